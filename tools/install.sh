@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Install liftedcl_mm and its pinned OpenMMLab stack into a project virtualenv.
+#
+#   bash tools/install.sh            # creates ./.venv (or $LIFTEDCL_VENV) and installs everything
+#
+# Idempotent: a second run only checks what is there. The full mmcv 2.1.0 (with ops) has no wheel
+# for this torch, so it is built from the sdist once (~15 min on 2 cores) and cached in
+# $LIFTEDCL_CACHE (default ~/.cache/liftedcl_mm); a matching wheel in ../shared/wheels is used too.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LIFTEDCL_VENV:-$REPO/.venv}"
+CACHE="${LIFTEDCL_CACHE:-$HOME/.cache/liftedcl_mm}"
+PYTHON="${PYTHON:-python3}"
+CONSTRAINTS="$REPO/requirements/constraints.txt"
+SHARED_WHEELS="${LIFTEDCL_SHARED_WHEELS:-$REPO/../shared/wheels}"
+MMCV_VERSION=2.1.0
+TORCH_VERSION=2.14.1
+
+STEP="start"
+trap 'rc=$?; if [ $rc -ne 0 ]; then echo "[install] FAILED at step: $STEP (exit $rc)" >&2; fi' EXIT
+step() { STEP="$1"; echo "[install] $1"; }
+
+step "create virtualenv $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check)
+mkdir -p "$CACHE/wheels"
+
+step "build tools (pip, setuptools<81 with pkg_resources, wheel, ninja)"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" "pip>=23" "setuptools>=77,<81" wheel ninja "numpy<2" packaging
+
+step "torch $TORCH_VERSION + torchvision"
+if ! "$PY" -c "import torch, torchvision, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  "${PIP[@]}" install -q -c "$CONSTRAINTS" "torch==$TORCH_VERSION" "torchvision==0.29.1"
+fi
+
+mmcv_ok() {
+  "$PY" - <<PYEOF 2>/dev/null
+import mmcv, mmcv.ops, sys
+sys.exit(mmcv.__version__ != '$MMCV_VERSION')
+PYEOF
+}
+
+step "full mmcv $MMCV_VERSION with ops"
+if ! mmcv_ok; then
+  PYTAG=$("$PY" -c "import sys; print(f'cp{sys.version_info.major}{sys.version_info.minor}')")
+  # A cached wheel is only valid for the torch it was built against: key the cache by it.
+  TORCH_FULL=$("$PY" -c "import torch; print(torch.__version__.replace('+', '_'))")
+  CACHED="$CACHE/wheels/torch-$TORCH_FULL/mmcv-$MMCV_VERSION-$PYTAG-$PYTAG-linux_$(uname -m).whl"
+  SHARED="$SHARED_WHEELS/mmcv-$MMCV_VERSION-$PYTAG-$PYTAG-linux_$(uname -m).whl"
+  if [ ! -f "$CACHED" ] && [ -f "$SHARED" ] && [ "$TORCH_FULL" = "$TORCH_VERSION" ] \
+     && (cd "$SHARED_WHEELS" && sha256sum --quiet -c <(grep "$(basename "$SHARED")" SHA256SUMS)); then
+    echo "[install] using the prebuilt wheel $SHARED (checksum verified)"
+    mkdir -p "$(dirname "$CACHED")"; cp "$SHARED" "$CACHED"
+  fi
+  if [ ! -f "$CACHED" ]; then
+    STEP="build mmcv $MMCV_VERSION from source (~15 min on 2 cores)"
+    echo "[install] $STEP"
+    BUILD="$(mktemp -d)"
+    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$BUILD" "mmcv==$MMCV_VERSION"
+    tar -xzf "$BUILD"/mmcv-$MMCV_VERSION.tar.gz -C "$BUILD"
+    # torch 2.14's headers need C++20.
+    sed -i 's/-std=c++17/-std=c++20/g' "$BUILD/mmcv-$MMCV_VERSION/setup.py"
+    (cd "$BUILD/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+      "${PIP[@]}" wheel --no-deps --no-build-isolation -w "$BUILD/dist" .)
+    mkdir -p "$(dirname "$CACHED")"
+    cp "$BUILD"/dist/mmcv-$MMCV_VERSION-*.whl "$CACHED.tmp" && mv "$CACHED.tmp" "$CACHED"
+    rm -rf "$BUILD"
+  fi
+  STEP="install mmcv wheel $CACHED"
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$CACHED"
+  "${PIP[@]}" install -q -c "$CONSTRAINTS" addict mmengine==0.10.7 "opencv-python<4.11" pyyaml yapf packaging pillow
+  mmcv_ok || { echo "[install] mmcv $MMCV_VERSION installed but 'import mmcv.ops' fails" >&2; exit 1; }
+fi
+
+step "chumpy (needs --no-build-isolation)"
+if ! "$PY" -c "import chumpy" 2>/dev/null; then
+  "${PIP[@]}" install -q -c "$CONSTRAINTS" --no-build-isolation chumpy==0.70
+fi
+
+step "OpenMMLab stack (mmengine, mmpretrain, mmdet, mmpose) and test tools"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" -r "$REPO/requirements/runtime.txt" -r "$REPO/requirements/tests.txt"
+
+step "openmim (for 'mim train liftedcl_mm ...')"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" openmim==0.3.9
+
+step "liftedcl_mm (editable)"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" --no-deps --no-build-isolation -e "$REPO"
+
+step "check the stack imports"
+"$PY" - <<'PYEOF'
+import numpy, torch, torchvision, mmcv, mmcv.ops, mmengine, mmpretrain, mmdet, mmpose
+import mmpose.models, mmpretrain.models
+from xtcocotools.coco import COCO  # breaks under numpy 2: see requirements/constraints.txt
+import liftedcl_mm
+assert numpy.__version__.startswith('1.'), numpy.__version__
+print('[install] ok: torch', torch.__version__, 'torchvision', torchvision.__version__,
+      'mmcv', mmcv.__version__, 'mmengine', mmengine.__version__, 'mmpretrain',
+      mmpretrain.__version__, 'mmpose', mmpose.__version__, 'mmdet', mmdet.__version__,
+      'numpy', numpy.__version__)
+PYEOF
+STEP="done"
+echo "[install] done. Activate with: source $VENV/bin/activate"
