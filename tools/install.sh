@@ -27,14 +27,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
+# This machine's pip config lists local indexes that lack most projects; pip warns per project.
+vpip() { "${PIP[@]}" "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
 mkdir -p "$CACHE/wheels"
 
 step "build tools (pip, setuptools<81 with pkg_resources, wheel, ninja)"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" "pip>=23" "setuptools>=77,<81" wheel ninja "numpy<2" packaging
+vpip install -q -c "$CONSTRAINTS" "pip>=23" "setuptools>=77,<81" wheel ninja "numpy<2" packaging
 
 step "torch $TORCH_VERSION + torchvision"
 if ! "$PY" -c "import torch, torchvision, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-  "${PIP[@]}" install -q -c "$CONSTRAINTS" "torch==$TORCH_VERSION" "torchvision==0.29.1"
+  vpip install -q -c "$CONSTRAINTS" "torch==$TORCH_VERSION" "torchvision==0.29.1"
 fi
 
 mmcv_ok() {
@@ -51,7 +53,7 @@ if ! mmcv_ok; then
   TORCH_FULL=$("$PY" -c "import torch; print(torch.__version__.replace('+', '_'))")
   CACHED="$CACHE/wheels/torch-$TORCH_FULL/mmcv-$MMCV_VERSION-$PYTAG-$PYTAG-linux_$(uname -m).whl"
   SHARED="$SHARED_WHEELS/mmcv-$MMCV_VERSION-$PYTAG-$PYTAG-linux_$(uname -m).whl"
-  if [ ! -f "$CACHED" ] && [ -f "$SHARED" ] && [ "$TORCH_FULL" = "$TORCH_VERSION" ] \
+  if [ ! -f "$CACHED" ] && [ -f "$SHARED" ] && [ "${TORCH_FULL%%_*}" = "$TORCH_VERSION" ] \
      && (cd "$SHARED_WHEELS" && sha256sum --quiet -c <(grep "$(basename "$SHARED")" SHA256SUMS)); then
     echo "[install] using the prebuilt wheel $SHARED (checksum verified)"
     mkdir -p "$(dirname "$CACHED")"; cp "$SHARED" "$CACHED"
@@ -60,35 +62,35 @@ if ! mmcv_ok; then
     STEP="build mmcv $MMCV_VERSION from source (~15 min on 2 cores)"
     echo "[install] $STEP"
     BUILD="$(mktemp -d)"
-    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$BUILD" "mmcv==$MMCV_VERSION"
+    vpip download -q --no-deps --no-binary :all: --no-build-isolation -d "$BUILD" "mmcv==$MMCV_VERSION"
     tar -xzf "$BUILD"/mmcv-$MMCV_VERSION.tar.gz -C "$BUILD"
     # torch 2.14's headers need C++20.
     sed -i 's/-std=c++17/-std=c++20/g' "$BUILD/mmcv-$MMCV_VERSION/setup.py"
     (cd "$BUILD/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-      "${PIP[@]}" wheel --no-deps --no-build-isolation -w "$BUILD/dist" .)
+      vpip wheel --no-deps --no-build-isolation -w "$BUILD/dist" .)
     mkdir -p "$(dirname "$CACHED")"
     cp "$BUILD"/dist/mmcv-$MMCV_VERSION-*.whl "$CACHED.tmp" && mv "$CACHED.tmp" "$CACHED"
     rm -rf "$BUILD"
   fi
   STEP="install mmcv wheel $CACHED"
-  "${PIP[@]}" install -q --no-deps --force-reinstall "$CACHED"
-  "${PIP[@]}" install -q -c "$CONSTRAINTS" addict mmengine==0.10.7 "opencv-python<4.11" pyyaml yapf packaging pillow
+  vpip install -q --no-deps --force-reinstall "$CACHED"
+  vpip install -q -c "$CONSTRAINTS" addict mmengine==0.10.7 "opencv-python<4.11" pyyaml yapf packaging pillow
   mmcv_ok || { echo "[install] mmcv $MMCV_VERSION installed but 'import mmcv.ops' fails" >&2; exit 1; }
 fi
 
 step "chumpy (needs --no-build-isolation)"
 if ! "$PY" -c "import chumpy" 2>/dev/null; then
-  "${PIP[@]}" install -q -c "$CONSTRAINTS" --no-build-isolation chumpy==0.70
+  vpip install -q -c "$CONSTRAINTS" --no-build-isolation chumpy==0.70
 fi
 
 step "OpenMMLab stack (mmengine, mmpretrain, mmdet, mmpose) and test tools"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" -r "$REPO/requirements/runtime.txt" -r "$REPO/requirements/tests.txt"
+vpip install -q -c "$CONSTRAINTS" -r "$REPO/requirements/runtime.txt" -r "$REPO/requirements/tests.txt"
 
 step "openmim (for 'mim train liftedcl_mm ...')"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" openmim==0.3.9
+vpip install -q -c "$CONSTRAINTS" openmim==0.3.9
 
 step "liftedcl_mm (editable)"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" --no-deps --no-build-isolation -e "$REPO"
+vpip install -q -c "$CONSTRAINTS" --no-deps --no-build-isolation -e "$REPO"
 
 step "check the stack imports"
 "$PY" - <<'PYEOF'
