@@ -1,1 +1,3 @@
-# Each module registers itself on import; add one import line per new module.
+from .atomic_checkpoint_hook import AtomicCheckpointHook, find_nonfinite_tensors
+
+__all__ = ['AtomicCheckpointHook', 'find_nonfinite_tensors']

@@ -1,0 +1,103 @@
+import os
+import os.path as osp
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
+
+from liftedcl_mm.registry import HOOKS
+
+
+def _replace_atomically(write, path):
+    """Call ``write(tmp_path)``, flush it to disk, then rename it to ``path`` in one step."""
+    tmp = osp.join(osp.dirname(path), f'.{osp.basename(path)}.tmp{os.getpid()}')
+    try:
+        write(tmp)
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def find_nonfinite_tensors(state_dict):
+    """Names of the floating-point tensors of ``state_dict`` holding NaN or Inf."""
+    return [
+        name for name, value in state_dict.items()
+        if torch.is_tensor(value) and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """A :class:`CheckpointHook` whose checkpoints survive being killed at any moment.
+
+    MMEngine writes the checkpoint in place, deletes the oldest one *before* writing the new one and
+    then rewrites ``last_checkpoint`` in place, so a kill while saving can leave ``--resume auto``
+    pointing at a partial or deleted file. Here the checkpoint is written to a temporary file and
+    renamed, ``last_checkpoint`` is replaced the same way, and outdated checkpoints are removed only
+    after both. A model holding NaN/Inf is never saved: the save raises instead.
+
+    Accepts every argument of :class:`mmengine.hooks.CheckpointHook`; ``out_dir`` must be local.
+    """
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        bad = find_nonfinite_tensors(model.state_dict())
+        if bad:
+            raise FloatingPointError(
+                f'Refusing to save a checkpoint at iteration {runner.iter + 1}: non-finite values '
+                f'in {", ".join(bad[:5])}{" ..." if len(bad) > 5 else ""}. The last complete '
+                'checkpoint is kept.')
+
+        # Book-keeping as MMEngine does (the ids are saved in the checkpoint's message hub), but the
+        # files are deleted only after the new checkpoint is safely in place.
+        outdated = []
+        if self.max_keep_ckpts > 0 and (not self.keep_ckpt_ids or self.keep_ckpt_ids[-1] != step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        final_path = osp.join(self.out_dir, ckpt_filename)
+        tmp_filename = f'.{ckpt_filename}.tmp{os.getpid()}'
+        self.last_ckpt = final_path
+        runner.message_hub.update_info('last_ckpt', final_path)
+        try:
+            runner.save_checkpoint(
+                self.out_dir,
+                tmp_filename,
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
+            if is_main_process():
+                tmp_path = osp.join(self.out_dir, tmp_filename)
+                with open(tmp_path, 'rb+') as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp_path, final_path)
+        finally:
+            tmp_path = osp.join(self.out_dir, tmp_filename)
+            if is_main_process() and osp.exists(tmp_path):
+                os.remove(tmp_path)
+
+        if not is_main_process():
+            return
+
+        def write_last(path):
+            with open(path, 'w') as f:
+                f.write(final_path)
+
+        _replace_atomically(write_last, osp.join(runner.work_dir, 'last_checkpoint'))
+
+        # Outdated checkpoints go only now that the new one is complete and referenced.
+        for old_step in outdated:
+            old = osp.join(self.out_dir, self.filename_tmpl.format(old_step))
+            if osp.isfile(old) and old != final_path:
+                os.remove(old)
