@@ -23,36 +23,36 @@ class _ChunkedDenseInfoNCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, key, queue, weight, temperature, chunk_size, need_grad_query,
                 need_grad_key):
-        # query, key: (M, C) float32 L2-normalised; queue: (K, C); weight: (M,).
-        with torch.autocast(device_type=query.device.type, enabled=False):
-            num_rows = query.shape[0]
-            queue = queue.float() / temperature  # folds 1/t into both matmuls below
-            loss_rows = query.new_empty(num_rows)
-            grad_query = torch.empty_like(query) if need_grad_query else None
-            grad_key = torch.empty_like(key) if need_grad_key else None
-            for start in range(0, num_rows, chunk_size):
-                rows = slice(start, start + chunk_size)
-                q, k = query[rows], key[rows]
-                pos = (q * k).sum(dim=1) / temperature
-                probs = q @ queue.t()  # logits of the negatives, (chunk, K)
-                # Stable logsumexp over [pos, negatives] without concatenating.
-                shift = torch.maximum(probs.max(dim=1).values, pos)
-                probs.sub_(shift[:, None]).exp_()
-                pos_exp = torch.exp(pos - shift)
-                denom = probs.sum(dim=1) + pos_exp
-                loss_rows[rows] = shift + torch.log(denom) - pos
-                if grad_query is None and grad_key is None:
-                    continue
-                # d(row loss)/d(pos logit) = p_pos - 1, d/d(neg logit j) = p_j.
-                probs.div_(denom[:, None])
-                pos_coef = (pos_exp / denom - 1.0) * weight[rows] / temperature
-                if grad_query is not None:
-                    # queue already carries 1/t.
-                    grad_query[rows] = (probs @ queue) * weight[rows, None] \
-                        + pos_coef[:, None] * k
-                if grad_key is not None:
-                    grad_key[rows] = pos_coef[:, None] * q
-            loss = (loss_rows * weight).sum()
+        # query, key: (M, C) L2-normalised, float32 or float64; queue: (K, C); weight: (M,).
+        # The caller disables autocast.
+        num_rows = query.shape[0]
+        queue = queue.to(query.dtype) / temperature  # folds 1/t into both matmuls below
+        loss_rows = query.new_empty(num_rows)
+        grad_query = torch.empty_like(query) if need_grad_query else None
+        grad_key = torch.empty_like(key) if need_grad_key else None
+        for start in range(0, num_rows, chunk_size):
+            rows = slice(start, start + chunk_size)
+            q, k = query[rows], key[rows]
+            pos = (q * k).sum(dim=1) / temperature
+            probs = q @ queue.t()  # logits of the negatives, (chunk, K)
+            # Stable logsumexp over [pos, negatives] without concatenating.
+            shift = torch.maximum(probs.max(dim=1).values, pos)
+            probs.sub_(shift[:, None]).exp_()
+            pos_exp = torch.exp(pos - shift)
+            denom = probs.sum(dim=1) + pos_exp
+            loss_rows[rows] = shift + torch.log(denom) - pos
+            if grad_query is None and grad_key is None:
+                continue
+            # d(row loss)/d(pos logit) = p_pos - 1, d/d(neg logit j) = p_j.
+            probs.div_(denom[:, None])
+            pos_coef = (pos_exp / denom - 1.0) * weight[rows] / temperature
+            if grad_query is not None:
+                # queue already carries 1/t.
+                grad_query[rows] = (probs @ queue) * weight[rows, None] \
+                    + pos_coef[:, None] * k
+            if grad_key is not None:
+                grad_key[rows] = pos_coef[:, None] * q
+        loss = (loss_rows * weight).sum()
         ctx.save_for_backward(grad_query, grad_key)
         return loss
 
@@ -78,9 +78,9 @@ class EquivariantInfoNCELoss(nn.Module):
 
     ``query`` and ``key`` are L2-normalised here. The queue is a constant. ``key`` receives
     a gradient only if it requires one (normally it comes from the momentum encoder and does
-    not). All arithmetic is float32, also under autocast. Rows are processed
-    ``chunk_size`` at a time, so memory is ``O(chunk_size * K)`` instead of ``O(M * K)``;
-    the value and gradients equal those of the full-logits cross-entropy.
+    not). All arithmetic is float32 (float64 for float64 inputs), also under autocast.
+    Rows are processed ``chunk_size`` at a time, so memory is ``O(chunk_size * K)`` instead
+    of ``O(M * K)``; the value and gradients equal those of the full-logits cross-entropy.
 
     Args:
         temperature (float): Softmax temperature ``t``. Defaults to 0.2 (the paper).
@@ -123,25 +123,28 @@ class EquivariantInfoNCELoss(nn.Module):
         if query.dim() != 2 or key.shape != query.shape:
             raise ValueError('query and key must both have shape (M, C), got '
                              f'{tuple(query.shape)} and {tuple(key.shape)}')
-        if queue.dim() != 2 or queue.shape[1] != query.shape[1]:
-            raise ValueError(f'queue must have shape (K, {query.shape[1]}), '
+        if queue.dim() != 2 or queue.shape[0] < 1 or queue.shape[1] != query.shape[1]:
+            raise ValueError(f'queue must have shape (K, {query.shape[1]}) with K >= 1, '
                              f'got {tuple(queue.shape)}')
         num_rows = query.shape[0]
+        # At least float32 (AMP inputs are upcast); float64 stays float64 for gradcheck.
+        dtype = torch.promote_types(query.dtype, torch.float32)
         if valid is None:
-            weight = query.new_full((num_rows, ), 1.0 / max(num_rows, 1), dtype=torch.float32)
+            weight = query.new_full((num_rows, ), 1.0 / max(num_rows, 1), dtype=dtype)
         else:
             if valid.shape != (num_rows, ):
                 raise ValueError(f'valid must have shape ({num_rows},), got {tuple(valid.shape)}')
-            valid = valid.to(device=query.device, dtype=torch.float32)
+            valid = valid.to(device=query.device, dtype=dtype)
             # clamp keeps an all-invalid batch at loss 0 instead of 0/0 (no host sync).
             weight = valid / valid.sum().clamp(min=1.0)
 
-        q = F.normalize(query.float(), dim=1)
-        k = F.normalize(key.float(), dim=1)
-        grad_on = torch.is_grad_enabled()
-        loss = _ChunkedDenseInfoNCE.apply(q, k, queue.detach(), weight, self.temperature,
-                                          self.chunk_size, grad_on and q.requires_grad,
-                                          grad_on and k.requires_grad)
+        with torch.autocast(device_type=query.device.type, enabled=False):
+            q = F.normalize(query.to(dtype), dim=1)
+            k = F.normalize(key.to(dtype), dim=1)
+            grad_on = torch.is_grad_enabled()
+            loss = _ChunkedDenseInfoNCE.apply(q, k, queue.detach(), weight, self.temperature,
+                                              self.chunk_size, grad_on and q.requires_grad,
+                                              grad_on and k.requires_grad)
         return loss * self.loss_weight
 
     def extra_repr(self) -> str:

@@ -13,8 +13,8 @@ def _check_contrastive_inputs(query: torch.Tensor, key: torch.Tensor,
     if query.dim() != 2 or key.shape != query.shape:
         raise ValueError('query and key must both have shape (N, C), got '
                          f'{tuple(query.shape)} and {tuple(key.shape)}')
-    if queue.dim() != 2 or queue.shape[1] != query.shape[1]:
-        raise ValueError(f'queue must have shape (K, {query.shape[1]}), '
+    if queue.dim() != 2 or queue.shape[0] < 1 or queue.shape[1] != query.shape[1]:
+        raise ValueError(f'queue must have shape (K, {query.shape[1]}) with K >= 1, '
                          f'got {tuple(queue.shape)}')
 
 
@@ -52,16 +52,18 @@ class InfoNCELoss(nn.Module):
             queue (torch.Tensor): Negative keys, shape (K, C), assumed L2-normalised.
 
         Returns:
-            torch.Tensor: Logits of shape (N, 1 + K), float32.
+            torch.Tensor: Logits of shape (N, 1 + K), float32 (float64 for float64 input).
         """
         _check_contrastive_inputs(query, key, queue)
-        # Float32 under AMP: logits / 0.2 overflow half precision's useful range quickly.
-        q = F.normalize(query.float(), dim=1)
-        k = F.normalize(key.detach().float(), dim=1)
-        negatives = queue.detach().float().clone()
-        pos = (q * k).sum(dim=1, keepdim=True)
-        neg = q @ negatives.t()
-        return torch.cat([pos, neg], dim=1) / self.temperature
+        # At least float32, also under AMP: half precision loses too much in exp(logit / t).
+        dtype = torch.promote_types(query.dtype, torch.float32)
+        with torch.autocast(device_type=query.device.type, enabled=False):
+            q = F.normalize(query.to(dtype), dim=1)
+            k = F.normalize(key.detach().to(dtype), dim=1)
+            negatives = queue.detach().to(dtype).clone()
+            pos = (q * k).sum(dim=1, keepdim=True)
+            neg = q @ negatives.t()
+            return torch.cat([pos, neg], dim=1) / self.temperature
 
     @staticmethod
     def top1_accuracy(logits: torch.Tensor) -> torch.Tensor:
