@@ -1,1 +1,6 @@
 # Each module registers itself on import; add one import line per new module.
+from .kcs_discriminator import KCSDiscriminator
+from .lifting_head import LiftingHead, ResidualFCBlock
+from .lifting_pose_head import LiftingHeatmapHead
+
+__all__ = ['LiftingHead', 'KCSDiscriminator', 'ResidualFCBlock', 'LiftingHeatmapHead']

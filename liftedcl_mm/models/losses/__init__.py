@@ -1,1 +1,7 @@
 # Each module registers itself on import; add one import line per new module.
+from .equivariant_info_nce import EquivariantInfoNCELoss
+from .info_nce import InfoNCELoss
+from .kinematic_prior import KinematicPriorLoss
+from .lsgan import LSGANLoss
+
+__all__ = ['InfoNCELoss', 'EquivariantInfoNCELoss', 'LSGANLoss', 'KinematicPriorLoss']

@@ -1,0 +1,90 @@
+"""Skeleton discriminator with a kinematic chain space (KCS) branch."""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+
+from liftedcl_mm.registry import MODELS
+from liftedcl_mm.skeleton import H36M_BONES, bone_matrix
+from ..utils.kcs import kcs
+from .lifting_head import ResidualFCBlock
+
+
+@MODELS.register_module()
+class KCSDiscriminator(BaseModule):
+    """Scores 3D skeletons: real (prior) vs lifted; the adversary of ``L_adv``.
+
+    Two branches (paper Fig. 4b, authors' code): the flattened joints and the KCS matrix
+    ``Psi = B^T B`` of the skeleton (bone lengths on the diagonal, bone-pair relations off
+    it), each through ``Linear -> act -> num_blocks`` residual FC blocks; the concatenation
+    goes through ``Linear -> act -> Linear`` to one score. No normalisation layers, so
+    scoring a batch is a per-sample function (real and fake may share a batch).
+
+    Args:
+        num_joints (int): Joints ``J``. Defaults to 17.
+        hid_channels (int): Width of each branch. Defaults to 256.
+        num_blocks (int): Residual blocks per branch. Defaults to 1.
+        negative_slope (float): Slope of the LeakyReLU. Defaults to 0.2.
+        bones (Sequence[tuple]): ``(parent, child)`` pairs of the KCS. Defaults to the
+            16 bones of H36M-17.
+        kcs_upper (bool): Feed only the upper triangle (with the diagonal) of the symmetric
+            ``Psi`` (b(b+1)/2 values) instead of all b*b. Defaults to True.
+        init_cfg (dict or list[dict], optional): Initialization config. Defaults to None.
+    """
+
+    def __init__(self,
+                 num_joints: int = 17,
+                 hid_channels: int = 256,
+                 num_blocks: int = 1,
+                 negative_slope: float = 0.2,
+                 bones: Sequence[Tuple[int, int]] = H36M_BONES,
+                 kcs_upper: bool = True,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg)
+        if int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0:
+            raise ValueError('num_joints must be >= 2, hid_channels >= 1 and num_blocks >= 0, '
+                             f'got {num_joints}, {hid_channels}, {num_blocks}')
+        bones = tuple((int(p), int(c)) for p, c in bones)
+        if any(not (0 <= j < int(num_joints)) for bone in bones for j in bone):
+            raise ValueError(f'bones refer to joints outside [0, {num_joints}): {bones}')
+        self.num_joints = int(num_joints)
+        self.num_bones = len(bones)
+        self.kcs_upper = kcs_upper
+        # Non-persistent: derived from `bones`, so checkpoints do not depend on it.
+        self.register_buffer(
+            'bone_mat', torch.from_numpy(bone_matrix(bones, self.num_joints)), persistent=False)
+        rows, cols = torch.triu_indices(self.num_bones, self.num_bones)
+        self.register_buffer('triu_index', rows * self.num_bones + cols, persistent=False)
+        kcs_dim = len(rows) if kcs_upper else self.num_bones**2
+        act_cfg = dict(type='LeakyReLU', negative_slope=negative_slope)
+
+        def branch(in_dim):
+            return nn.Sequential(
+                nn.Linear(in_dim, hid_channels), build_activation_layer(act_cfg),
+                *[ResidualFCBlock(hid_channels, act_cfg) for _ in range(int(num_blocks))])
+
+        self.pose_branch = branch(3 * self.num_joints)
+        self.kcs_branch = branch(kcs_dim)
+        self.fuse = nn.Sequential(
+            nn.Linear(2 * hid_channels, hid_channels), build_activation_layer(act_cfg),
+            nn.Linear(hid_channels, 1))
+
+    def forward(self, joints: torch.Tensor) -> torch.Tensor:
+        """Score skeletons.
+
+        Args:
+            joints (torch.Tensor): Skeletons of shape (N, J, 3).
+
+        Returns:
+            torch.Tensor: Scores of shape (N, 1) (LSGAN: real -> 1, fake -> 0).
+        """
+        if joints.dim() != 3 or joints.shape[1:] != (self.num_joints, 3):
+            raise ValueError(f'KCSDiscriminator expects joints of shape (N, {self.num_joints}, 3)'
+                             f', got {tuple(joints.shape)}')
+        psi = kcs(joints, bone_mat=self.bone_mat).flatten(1)
+        if self.kcs_upper:
+            psi = psi[:, self.triu_index]
+        feat = torch.cat([self.pose_branch(joints.flatten(1)), self.kcs_branch(psi)], dim=1)
+        return self.fuse(feat)

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+
+from liftedcl_mm.models.heads import KCSDiscriminator
+from liftedcl_mm.models.utils import kcs
+from liftedcl_mm.skeleton import H36M_BONES
+
+# H36M-17 parents written out by hand (MMPose order): root, r-hip, r-knee, r-foot, l-hip,
+# l-knee, l-foot, spine, thorax, neck, head, l-shoulder, l-elbow, l-wrist, r-shoulder,
+# r-elbow, r-wrist.
+HAND_PARENTS = {1: 0, 2: 1, 3: 2, 4: 0, 5: 4, 6: 5, 7: 0, 8: 7, 9: 8, 10: 9, 11: 8, 12: 11,
+                13: 12, 14: 8, 15: 14, 16: 15}
+
+
+def _hand_bone_vectors(joints):
+    # Bone k ends at joint k + 1 (children in order), vector = child - parent.
+    return np.stack([joints[child] - joints[HAND_PARENTS[child]] for child in range(1, 17)])
+
+
+def test_kcs_matches_hand_computed_gram_matrix():
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(17, 3))
+    bones = _hand_bone_vectors(joints)
+    expected = np.zeros((16, 16))
+    for a in range(16):
+        for b in range(16):
+            expected[a, b] = sum(bones[a][d] * bones[b][d] for d in range(3))
+    psi = kcs(torch.tensor(joints[None], dtype=torch.float64))
+    assert psi.shape == (1, 16, 16)
+    np.testing.assert_allclose(psi[0].numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_kcs_diagonal_is_squared_bone_lengths_and_bone_count():
+    assert len(H36M_BONES) == 16
+    # A T-pose-like skeleton with known bone lengths.
+    joints = np.zeros((17, 3))
+    joints[1] = [-1, 0, 0]      # r-hip: length 1
+    joints[2] = [-1, 0, -4]     # r-knee: 4
+    joints[3] = [-1, 0, -8]     # r-foot: 4
+    joints[4] = [1, 0, 0]       # l-hip: 1
+    joints[5] = [1, 0, -4]
+    joints[6] = [1, 0, -8]
+    joints[7] = [0, 0, 2]       # spine: 2
+    joints[8] = [0, 0, 5]       # thorax: 3
+    joints[9] = [0, 0, 6]       # neck: 1
+    joints[10] = [0, 0, 8]      # head: 2
+    joints[11] = [2, 0, 5]      # l-shoulder: 2
+    joints[12] = [5, 0, 5]      # l-elbow: 3
+    joints[13] = [7, 0, 5]      # l-wrist: 2
+    joints[14] = [-2, 0, 5]
+    joints[15] = [-5, 0, 5]
+    joints[16] = [-7, 0, 5]
+    lengths = np.array([1, 4, 4, 1, 4, 4, 2, 3, 1, 2, 2, 3, 2, 2, 3, 2], dtype=np.float64)
+    psi = kcs(torch.tensor(joints[None]))[0].numpy()
+    np.testing.assert_allclose(np.diag(psi), lengths**2)
+    # Left upper arm (bone 11: 11->12) and right upper arm (bone 14: 14->15) are opposite.
+    assert psi[11, 14] == pytest.approx(-9.0)
+    # Thigh and shin of the same leg are parallel: 4 * 4.
+    assert psi[1, 2] == pytest.approx(16.0)
+
+
+def test_kcs_rejects_bad_shape():
+    with pytest.raises(ValueError, match='joints'):
+        kcs(torch.zeros(2, 17, 2))
+
+
+def test_kcs_discriminator_uses_upper_triangle_and_is_per_sample():
+    torch.manual_seed(0)
+    disc = KCSDiscriminator(num_joints=17, hid_channels=8, num_blocks=2)
+    assert disc.kcs_branch[0].in_features == 16 * 17 // 2
+    x = torch.randn(5, 17, 3)
+    out = disc(x)
+    assert out.shape == (5, 1)
+    # No batch-coupled layers: scoring one sample alone gives the same score.
+    torch.testing.assert_close(disc(x[2:3]), out[2:3])
+    # The score depends on bone geometry only through Psi and on the raw joints: a global
+    # rotation leaves Psi unchanged (checked on the KCS itself).
+    rot = torch.tensor([[0., -1., 0.], [1., 0., 0.], [0., 0., 1.]])
+    torch.testing.assert_close(kcs(x @ rot.T), kcs(x), rtol=1e-5, atol=1e-5)
+    full = KCSDiscriminator(num_joints=17, hid_channels=8, kcs_upper=False)
+    assert full.kcs_branch[0].in_features == 256
+    with pytest.raises(ValueError, match='joints'):
+        disc(torch.randn(2, 16, 3))
