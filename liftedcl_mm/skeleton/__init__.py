@@ -1,7 +1,9 @@
 from .h36m import (H36M_BONES, H36M_JOINT_NAMES, H36M_NUM_BONES,
-                   H36M_NUM_JOINTS, H36M_PARENTS, bone_matrix)
+                   H36M_NUM_JOINTS, H36M_PARENTS, H36M_ROTATION_LIMITS,
+                   H36M_SYMMETRIC_BONES, H36M_TEMPLATE_BONES, bone_matrix)
 
 __all__ = [
     'H36M_JOINT_NAMES', 'H36M_PARENTS', 'H36M_BONES', 'H36M_NUM_JOINTS',
-    'H36M_NUM_BONES', 'bone_matrix'
+    'H36M_NUM_BONES', 'bone_matrix', 'H36M_TEMPLATE_BONES',
+    'H36M_ROTATION_LIMITS', 'H36M_SYMMETRIC_BONES'
 ]
