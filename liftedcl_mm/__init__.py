@@ -5,5 +5,10 @@ in any MMEngine config (MMPose's included) makes our types available.
 """
 from .version import __version__
 from . import datasets, engine, models  # noqa: F401,E402  (registers components)
+from .utils.checkpoint import register_safe_globals  # noqa: E402
+
+# MMEngine checkpoints hold numpy objects; torch.load(weights_only=True) needs them allow-listed
+# (resume, init_cfg) while arbitrary pickled objects stay refused.
+register_safe_globals()
 
 __all__ = ['__version__']

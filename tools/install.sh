@@ -91,6 +91,10 @@ vpip install -q -c "$CONSTRAINTS" openmim==0.3.9
 
 step "liftedcl_mm (editable)"
 vpip install -q -c "$CONSTRAINTS" --no-deps --no-build-isolation -e "$REPO"
+# MIM looks for <site-packages>/liftedcl_mm/.mim; a PEP 660 editable install has no such folder, so
+# link the package there (same files: imports keep resolving to this checkout).
+SITE=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+ln -sfn "$REPO/liftedcl_mm" "$SITE/liftedcl_mm"
 
 step "check the stack imports"
 "$PY" - <<'PYEOF'

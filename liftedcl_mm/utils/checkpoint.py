@@ -1,0 +1,185 @@
+"""Loading checkpoints without unpickling arbitrary objects.
+
+On torch >= 2.6 ``torch.load`` defaults to ``weights_only=True``: only allow-listed globals may
+appear in the pickle. MMEngine's own checkpoints (``Runner`` + ``CheckpointHook``) carry a few more
+than torch allows by default: numpy arrays/scalars in the message hub's ``HistoryBuffer`` and
+``getattr(HistoryBuffer, 'min')``-style references to its statistics methods. Without them a
+plain ``Runner(resume=True)`` cannot read its own checkpoint, and MMPose's
+``init_cfg=dict(type='Pretrained', ...)`` cannot read our full checkpoint.
+
+:func:`register_safe_globals` allow-lists exactly those types (found with
+``torch.serialization.get_unsafe_globals_in_checkpoint`` on real MMEngine/MMPose checkpoints) and
+is called when ``liftedcl_mm`` is imported. ``builtins.getattr`` is *not* allow-listed as such:
+the name is mapped to :func:`_history_buffer_getattr`, which only resolves HistoryBuffer's public
+statistics methods, so a pickle cannot use it to reach anything else. We never fall back to
+``weights_only=False``.
+"""
+import os
+import os.path as osp
+import pickle
+import re
+import zipfile
+from typing import Any, List, Optional
+
+import numpy as np
+import torch
+
+__all__ = [
+    'UnsafeCheckpointError', 'register_safe_globals', 'load_checkpoint_safely',
+    'find_unsafe_globals'
+]
+
+_REGISTERED = False
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint whose pickle refers to globals that are not allow-listed.
+
+    Attributes:
+        path (str): The checkpoint file.
+        unsafe_globals (list[str]): The offending globals, e.g. ``['os.system']``.
+    """
+
+    def __init__(self, path: str, unsafe_globals: List[str], detail: str = ''):
+        self.path = path
+        self.unsafe_globals = list(unsafe_globals)
+        names = ', '.join(self.unsafe_globals) or '<unknown>'
+        msg = (f'Refusing to load checkpoint "{path}": its pickle refers to global(s) '
+               f'{names} that are not allow-listed, and unpickling them could run arbitrary '
+               'code. Only load files you trust; if this is a trusted checkpoint holding a '
+               'harmless type, allow-list it with torch.serialization.add_safe_globals.')
+        if detail:
+            msg += f' (torch: {detail})'
+        super().__init__(msg)
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``builtins.getattr`` inside ``weights_only`` unpickling.
+
+    MMEngine's ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer,
+    'mean')``; nothing else in our checkpoints needs ``getattr``.
+    """
+    from mmengine.logging import HistoryBuffer
+    allowed = {'min', 'max', 'current', 'mean'}
+    allowed.update(k for k in HistoryBuffer._statistics_methods if not k.startswith('_'))
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed while loading a checkpoint; only '
+        f'HistoryBuffer statistics methods {sorted(allowed)} are.')
+
+
+def _numpy_globals() -> list:
+    """numpy types a pickled ndarray / numpy scalar refers to (numpy 1.x and 2.x names)."""
+    entries = [np.ndarray, np.dtype]
+    # The same functions live under numpy.core (1.x) and numpy._core (2.x); pickles name the
+    # module of the numpy that wrote them, so register both names where they resolve.
+    multiarray = getattr(np, '_core', None)
+    multiarray = getattr(multiarray, 'multiarray', None) or np.core.multiarray
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        entries.append((multiarray._reconstruct, f'{module}._reconstruct'))
+        entries.append((multiarray.scalar, f'{module}.scalar'))
+    # numpy >= 1.25 may pickle dtypes by their class (numpy.dtypes.Float32DType, ...).
+    for name in ('bool_', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
+                 'uint64', 'float16', 'float32', 'float64', 'complex64', 'complex128'):
+        dtype_cls = type(np.dtype(getattr(np, name)))
+        if dtype_cls is not np.dtype:
+            entries.append(dtype_cls)
+    return entries
+
+
+def register_safe_globals() -> None:
+    """Allow-list the globals MMEngine/MMPose/liftedcl_mm checkpoints contain (idempotent).
+
+    Registered: ``numpy.ndarray``, ``numpy.dtype`` and its per-type classes,
+    ``numpy.core.multiarray._reconstruct``/``scalar`` (and their ``numpy._core`` names),
+    ``mmengine.logging.HistoryBuffer`` and a restricted ``builtins.getattr`` (see
+    :func:`_history_buffer_getattr`). ``collections.OrderedDict`` is allowed by torch already.
+    """
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from mmengine.logging import HistoryBuffer
+    entries = _numpy_globals()
+    entries.append(HistoryBuffer)
+    entries.append((_history_buffer_getattr, 'builtins.getattr'))
+    torch.serialization.add_safe_globals(entries)
+    _REGISTERED = True
+
+
+def find_unsafe_globals(path: str) -> List[str]:
+    """Globals in the checkpoint ``path`` that ``weights_only`` loading does not allow.
+
+    Reads the pickle opcodes only (nothing is executed). Returns ``[]`` for a safe file.
+    """
+    register_safe_globals()
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    allowed = {name for name in _allowed_names()}
+    return [name for name in unsafe if name not in allowed]
+
+
+def _allowed_names() -> set:
+    names = set()
+    for entry in torch.serialization.get_safe_globals():
+        if isinstance(entry, tuple):
+            names.add(entry[1])
+        else:
+            names.add(f'{entry.__module__}.{entry.__qualname__}')
+    return names
+
+
+def _is_zip_checkpoint(path: str) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> Any:
+    """``torch.load`` with ``weights_only=True`` and clear errors.
+
+    Args:
+        path (str): Checkpoint file.
+        map_location: As in ``torch.load``. Defaults to ``'cpu'``.
+
+    Returns:
+        The unpickled object (usually a dict).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist or is a directory.
+        UnsafeCheckpointError: the pickle refers to globals that are not allow-listed (e.g. a
+            ``__reduce__`` calling ``os.system``); nothing of it is executed.
+        ValueError: the file is not a torch checkpoint (truncated, corrupt, other format).
+    """
+    path = os.fspath(path)
+    if not osp.exists(path):
+        raise FileNotFoundError(f'Checkpoint file not found: "{path}"')
+    if osp.isdir(path):
+        raise FileNotFoundError(f'Checkpoint path "{path}" is a directory, not a file')
+    register_safe_globals()
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        full = str(err)
+        # torch prefixes a generic paragraph; keep the line that names the cause
+        causes = [line for line in full.splitlines()
+                  if line.strip() and not line.startswith(('Weights only load failed', 'Check the',
+                                                           'WeightsUnpickler error'))]
+        reasons = [line for line in full.splitlines() if 'WeightsUnpickler error' in line]
+        detail = (reasons or causes or [''])[0].strip()
+        unsafe = []
+        if _is_zip_checkpoint(path):
+            try:
+                unsafe = find_unsafe_globals(path)
+            except Exception:  # noqa: BLE001  (best effort: the message below still explains)
+                unsafe = []
+        if not unsafe:
+            unsafe = re.findall(r'GLOBAL ([\w.]+)', full) or re.findall(
+                r'unrecognized function (\S+)', full) or re.findall(r'(getattr\(.*?\))', full)
+        if unsafe or any(word in full for word in ('GLOBAL', 'reduce', 'allowlisted',
+                                                     'not allowed', 'Can only')):
+            raise UnsafeCheckpointError(path, unsafe, detail) from err
+        raise ValueError(f'"{path}" is not a valid torch checkpoint: {detail}') from err
+    except Exception as err:  # noqa: BLE001  (garbage bytes fail in many ways inside torch)
+        raise ValueError(f'"{path}" is not a valid torch checkpoint (corrupt, truncated or '
+                         f'another format): {type(err).__name__}: {err}') from err

@@ -1,0 +1,245 @@
+import importlib.util
+import os
+import os.path as osp
+import subprocess
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from mmengine.registry import DefaultScope
+
+from liftedcl_mm.utils import load_checkpoint_safely, register_safe_globals
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(ROOT, 'tools', 'model_converters', 'extract_backbone.py')
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('extract_backbone', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+eb = _load_tool()
+
+
+def _resnet_state(depth=18, seed=0):
+    from mmpose.models.backbones import ResNet
+    torch.manual_seed(seed)
+    model = ResNet(depth)
+    # make BN statistics distinguishable from a fresh init
+    for name, buf in model.named_buffers():
+        if buf.is_floating_point():
+            buf.uniform_(0.5, 1.5)
+    return model.state_dict()
+
+
+def _prefixed(state, prefix):
+    return OrderedDict((prefix + k, v.clone()) for k, v in state.items())
+
+
+def _liftedcl_checkpoint(path, query, key):
+    state = OrderedDict()
+    state.update(_prefixed(query, 'backbone.'))
+    state['neck.mlp.0.weight'] = torch.randn(8, 512)
+    state['equiv_neck.conv.0.weight'] = torch.randn(8, 512, 1, 1)
+    state['lifting_head.fc.weight'] = torch.randn(51, 512)
+    state['discriminator.fc.weight'] = torch.randn(1, 16)
+    state.update(_prefixed(key, 'encoder_k.module.0.'))
+    state['encoder_k.module.1.mlp.0.weight'] = torch.randn(8, 512)
+    state['encoder_k.steps'] = torch.tensor(3)
+    state['queue_inv.queue'] = torch.randn(8, 16)
+    checkpoint = dict(
+        meta=dict(epoch=1, iter=3, np_value=np.float64(1.0), arr=np.arange(3)),
+        state_dict=state, message_hub=dict(x=np.ones(2)))
+    torch.save(checkpoint, path)
+    return checkpoint
+
+
+def _moco_checkpoint(path, encoder_q, encoder_k, extra=True):
+    state = OrderedDict()
+    state.update(_prefixed(encoder_q, 'module.encoder_q.'))
+    state.update(_prefixed(encoder_k, 'module.encoder_k.'))
+    if extra:  # MoCo v2's MLP head replaces fc; LiftedCL adds more heads
+        for enc in ('encoder_q', 'encoder_k'):
+            state[f'module.{enc}.fc.0.weight'] = torch.randn(16, 512)
+            state[f'module.{enc}.fc.0.bias'] = torch.randn(16)
+            state[f'module.{enc}.fc.2.weight'] = torch.randn(8, 16)
+        state['module.queue'] = torch.randn(8, 32)
+        state['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
+    torch.save(dict(epoch=200, arch='resnet50', state_dict=state,
+                    optimizer={'state': {}, 'param_groups': []}), path)
+
+
+def _assert_plain_tensor_file(path):
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
+    # loads with a *default* weights_only torch.load, no allow-list needed
+    state = torch.load(path, weights_only=True)
+    assert isinstance(state, OrderedDict)
+    assert all(torch.is_tensor(v) for v in state.values())
+    return state
+
+
+def _build_pose_model(depth, init_cfg):
+    from mmpose.registry import MODELS
+    from mmpose.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = dict(
+        type='TopdownPoseEstimator',
+        data_preprocessor=dict(type='PoseDataPreprocessor'),
+        backbone=dict(type='ResNet', depth=depth, init_cfg=init_cfg),
+        head=dict(type='HeatmapHead', in_channels=512 if depth < 50 else 2048, out_channels=17,
+                  loss=dict(type='KeypointMSELoss', use_target_weight=True),
+                  decoder=dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16),
+                               sigma=2)))
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        model = MODELS.build(cfg)
+        model.init_weights()
+    return model
+
+
+def _assert_backbone_equals(model, expected):
+    got = model.backbone.state_dict()
+    assert set(got) == set(expected), (set(got) ^ set(expected))
+    for key, value in expected.items():
+        assert torch.equal(got[key], value), key
+
+
+def test_liftedcl_query_and_key_encoder(tmp_path):
+    query, key = _resnet_state(18, seed=0), _resnet_state(18, seed=1)
+    full = tmp_path / 'iter_3.pth'
+    _liftedcl_checkpoint(full, query, key)
+    out = tmp_path / 'backbone.pth'
+    info = eb.convert(str(full), str(out))
+    assert info['source'] == 'liftedcl' and info['prefix'] == 'backbone.'
+    state = _assert_plain_tensor_file(out)
+    assert list(state) == list(query)  # zero missing, zero unexpected, same order
+    for k in query:
+        assert torch.equal(state[k], query[k])
+
+    out_k = tmp_path / 'key_backbone.pth'
+    info = eb.convert(str(full), str(out_k), key_encoder=True)
+    assert info['prefix'] == 'encoder_k.module.0.'
+    state_k = torch.load(out_k)
+    assert set(state_k) == set(key)
+    assert all(torch.equal(state_k[k], key[k]) for k in key)
+    assert not torch.equal(state_k['conv1.weight'], state['conv1.weight'])
+    # no temporary files left next to the outputs
+    assert sorted(os.listdir(tmp_path)) == ['backbone.pth', 'iter_3.pth', 'key_backbone.pth']
+
+    # MMPose TopdownPoseEstimator loads the extracted file ...
+    model = _build_pose_model(18, dict(type='Pretrained', checkpoint=str(out)))
+    _assert_backbone_equals(model, query)
+    # ... and the full checkpoint directly with prefix='backbone.' (needs our safe globals)
+    register_safe_globals()
+    model = _build_pose_model(
+        18, dict(type='Pretrained', checkpoint=str(full), prefix='backbone.'))
+    _assert_backbone_equals(model, query)
+
+
+def test_moco_resnet50_real_shapes_into_mmpose_and_torchvision(tmp_path):
+    torch.manual_seed(0)
+    tv_q = torchvision.models.resnet50().state_dict()
+    tv_k = {k: v + 1 if v.is_floating_point() else v for k, v in tv_q.items()}
+    tv_q = OrderedDict((k, v) for k, v in tv_q.items() if not k.startswith('fc.'))
+    tv_k = OrderedDict((k, v) for k, v in tv_k.items() if not k.startswith('fc.'))
+    src = tmp_path / 'moco_v2_800ep_pretrain.pth.tar'
+    _moco_checkpoint(src, tv_q, tv_k)
+    out = tmp_path / 'r50.pth'
+    info = eb.convert(str(src), str(out), source='auto')
+    assert info['source'] == 'moco' and info['prefix'] == 'module.encoder_q.'
+    assert info['dropped'] == ['fc']
+    state = _assert_plain_tensor_file(out)
+    assert set(state) == set(tv_q)
+
+    # torchvision resnet50: only its classifier is missing
+    tv_model = torchvision.models.resnet50()
+    result = tv_model.load_state_dict(state, strict=False)
+    assert sorted(result.missing_keys) == ['fc.bias', 'fc.weight']
+    assert result.unexpected_keys == []
+    # MMPose ResNet-50 inside a TopdownPoseEstimator
+    model = _build_pose_model(50, dict(type='Pretrained', checkpoint=str(out)))
+    _assert_backbone_equals(model, tv_q)
+
+    out_k = tmp_path / 'r50_k.pth'
+    eb.convert(str(src), str(out_k), key_encoder=True)
+    state_k = torch.load(out_k)
+    assert torch.equal(state_k['layer4.2.conv3.weight'], tv_k['layer4.2.conv3.weight'])
+
+
+def test_plain_and_unprefixed_moco(tmp_path):
+    tv = torchvision.models.resnet18().state_dict()
+    src = tmp_path / 'tv.pth'
+    torch.save(tv, src)
+    out = tmp_path / 'out.pth'
+    info = eb.convert(str(src), str(out))
+    assert info['source'] == 'plain' and info['dropped'] == ['fc']
+    assert set(torch.load(out)) == set(tv) - {'fc.weight', 'fc.bias'}
+    # MoCo checkpoint saved without DataParallel's 'module.'
+    state = {'encoder_q.' + k: v for k, v in tv.items()}
+    torch.save({'state_dict': state}, src)
+    info = eb.convert(str(src), str(out), source='moco')
+    assert info['prefix'] == 'encoder_q.'
+
+
+def test_refuses_non_resnet(tmp_path):
+    from mmpretrain.models.backbones import VisionTransformer
+    vit = VisionTransformer(arch='deit-tiny', img_size=32, patch_size=16)
+    src = tmp_path / 'vit.pth'
+    torch.save({'state_dict': _prefixed(vit.state_dict(), 'backbone.')}, src)
+    out = tmp_path / 'out.pth'
+    with pytest.raises(eb.NotAResNetError) as info:
+        eb.convert(str(src), str(out))
+    msg = str(info.value)
+    assert 'vit.pth' in msg and 'backbone.*' in msg
+    assert not out.exists()
+
+    # ViT keys under the MoCo prefix, forced source
+    torch.save({'state_dict': _prefixed(vit.state_dict(), 'module.encoder_q.')}, src)
+    with pytest.raises(eb.NotAResNetError, match=r'module\.encoder_q\.conv1\.weight'):
+        eb.convert(str(src), str(out), source='moco')
+
+    # a random dict
+    torch.save({'foo.weight': torch.zeros(3), 'bar': torch.ones(2, 2)}, src)
+    with pytest.raises(eb.NotAResNetError, match=r'foo\.\* \(1\).*bar\.\* \(1\)'):
+        eb.convert(str(src), str(out))
+
+    # right prefix, but a truncated ResNet (no layer4) and a 1-channel stem
+    state = _prefixed(_resnet_state(18), 'backbone.')
+    state = OrderedDict((k, v) for k, v in state.items() if 'layer4' not in k)
+    state['backbone.conv1.weight'] = torch.zeros(64, 1, 7, 7)
+    torch.save({'state_dict': state}, src)
+    with pytest.raises(eb.NotAResNetError) as info:
+        eb.convert(str(src), str(out))
+    assert 'no layer4.* weights' in str(info.value)
+    assert '(64, 1, 7, 7)' in str(info.value)
+
+
+def test_never_overwrites_input_and_cli(tmp_path):
+    query = _resnet_state(18)
+    full = tmp_path / 'full.pth'
+    _liftedcl_checkpoint(full, query, query)
+    before = full.read_bytes()
+    with pytest.raises(ValueError, match='refusing to overwrite'):
+        eb.convert(str(full), str(full))
+    link = tmp_path / 'link.pth'
+    os.symlink(full, link)
+    with pytest.raises(ValueError, match='refusing to overwrite'):
+        eb.convert(str(full), str(link))
+    assert full.read_bytes() == before
+
+    out = tmp_path / 'sub' / 'bb.pth'
+    proc = subprocess.run(
+        [sys.executable, TOOL, str(full), str(out), '--source', 'liftedcl'],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert 'backbone.' in proc.stdout and out.exists()
+    assert set(load_checkpoint_safely(out)) == set(query)
+    proc = subprocess.run([sys.executable, TOOL, str(tmp_path / 'missing.pth'), str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode != 0 and 'FileNotFoundError' in proc.stderr
+    assert 'missing.pth' in proc.stderr

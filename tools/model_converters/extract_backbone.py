@@ -1,0 +1,224 @@
+"""Extract the ResNet backbone of a pre-trained encoder as a plain, tensor-only state dict.
+
+The output (an ``OrderedDict`` of tensors, keys like ``conv1.weight``, ``layer4.2.bn3.bias``) is
+what MMPose/MMPretrain ``ResNet`` and torchvision's ``resnet*`` (without ``fc``) load with no
+missing and no unexpected keys::
+
+    model = dict(backbone=dict(
+        type='ResNet', depth=50,
+        init_cfg=dict(type='Pretrained', checkpoint='work_dirs/liftedcl_r50_coco/backbone.pth')))
+
+Sources (``--source auto`` detects them):
+
+* ``liftedcl``: a liftedcl_mm checkpoint (MMEngine ``{'meta', 'state_dict', ...}``); the query
+  encoder is ``backbone.*``, the momentum (key) encoder ``encoder_k.module.0.*``
+  (``--key-encoder``). Without converting, MMPose can also read the full checkpoint directly with
+  ``init_cfg=dict(type='Pretrained', checkpoint=FULL.pth, prefix='backbone.')`` provided the
+  config has ``custom_imports=dict(imports=['liftedcl_mm'])`` (our safe-globals allow-list is
+  needed for the numpy objects in ``meta``/``message_hub``).
+* ``moco``: MoCo-style checkpoints, i.e. the LiftedCL authors' released weights and the MoCo v2
+  ImageNet weights (``{'state_dict': {'module.encoder_q.conv1.weight', ...}}``); the projection
+  MLP (``fc.*``) and any other non-ResNet module are dropped. ``--key-encoder`` reads
+  ``encoder_k``. The result also serves as stage-I initialisation of LiftedCL
+  (``model.backbone.init_cfg=dict(type='Pretrained', checkpoint=OUT)``).
+* ``plain``: an already plain ResNet state dict (e.g. torchvision's); ``fc.*`` is dropped.
+
+Usage::
+
+    python tools/model_converters/extract_backbone.py IN.pth OUT.pth [--source auto] [--key-encoder]
+"""
+import argparse
+import os
+import os.path as osp
+import re
+import tempfile
+from collections import OrderedDict
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from liftedcl_mm.utils.checkpoint import load_checkpoint_safely
+
+# Top-level modules of a (torchvision / MMPose / MMPretrain) ResNet.
+RESNET_MODULES = ('conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4')
+
+# Prefix of the query / key encoder's backbone in each source format.
+QUERY_PREFIXES = {
+    'liftedcl': ('backbone.', ),
+    'moco': ('module.encoder_q.', 'encoder_q.'),
+    'plain': ('', ),
+}
+KEY_PREFIXES = {
+    # EMA of nn.Sequential(backbone, neck, equiv_neck): encoder_k.module.0.* (LiftedCL);
+    # MMPretrain's MoCo names it target_net.module.0.*
+    'liftedcl': ('encoder_k.module.0.', 'target_net.module.0.', 'momentum_encoder.module.0.'),
+    'moco': ('module.encoder_k.', 'encoder_k.'),
+    'plain': (),
+}
+
+
+class NotAResNetError(ValueError):
+    """The checkpoint holds no ResNet encoder where one was expected."""
+
+
+def get_state_dict(checkpoint) -> Dict[str, torch.Tensor]:
+    """The weights of a loaded checkpoint: its ``state_dict``/``model`` entry or itself."""
+    if not isinstance(checkpoint, dict):
+        raise NotAResNetError(
+            f'expected a dict-like checkpoint, found {type(checkpoint).__name__}')
+    for key in ('state_dict', 'model'):
+        if key in checkpoint and isinstance(checkpoint[key], dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def _summary(state: dict, limit: int = 8) -> str:
+    """Describe what a dict holds: top-level key prefixes with counts and a few shapes."""
+    prefixes = OrderedDict()
+    for key in state:
+        head = str(key).split('.')[0]
+        prefixes[head] = prefixes.get(head, 0) + 1
+    parts = [f'{p}.* ({n})' for p, n in list(prefixes.items())[:limit]]
+    shapes = []
+    for key, value in list(state.items())[:4]:
+        shape = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+        shapes.append(f'{key}: {shape}')
+    more = '' if len(prefixes) <= limit else f', ... ({len(prefixes)} prefixes)'
+    return f'prefixes [{", ".join(parts)}{more}]; e.g. {"; ".join(shapes)}'
+
+
+def detect_source(state: dict) -> str:
+    """``'liftedcl'``, ``'moco'`` or ``'plain'`` from the key prefixes."""
+    keys = [str(k) for k in state]
+    if any(k.startswith('backbone.layer') or k == 'backbone.conv1.weight' for k in keys):
+        return 'liftedcl'
+    if any(re.match(r'(module\.)?encoder_q\.', k) for k in keys):
+        return 'moco'
+    if 'conv1.weight' in keys and any(k.startswith('layer1.') for k in keys):
+        return 'plain'
+    raise NotAResNetError(
+        f'cannot tell the checkpoint format (no backbone.*, module.encoder_q.* or plain ResNet '
+        f'keys): {_summary(state)}')
+
+
+def _check_resnet(backbone: dict, where: str, state: dict) -> None:
+    """Raise unless ``backbone`` looks like a complete ResNet state dict."""
+    problems = []
+    stem = backbone.get('conv1.weight')
+    if not torch.is_tensor(stem) or stem.dim() != 4 or stem.shape[1] != 3:
+        found = tuple(stem.shape) if torch.is_tensor(stem) else None
+        problems.append(f'conv1.weight should be a (C, 3, k, k) conv, found {found}')
+    for name in RESNET_MODULES[1:]:
+        if not any(k.startswith(name + '.') for k in backbone):
+            problems.append(f'no {name}.* weights')
+    for key, value in backbone.items():
+        if not torch.is_tensor(value):
+            problems.append(f'{key} is a {type(value).__name__}, not a tensor')
+            break
+    if problems:
+        raise NotAResNetError(f'{where} is not a ResNet encoder: {"; ".join(problems)}. '
+                              f'The checkpoint holds {_summary(state)}')
+
+
+def extract_backbone(checkpoint,
+                     source: str = 'auto',
+                     key_encoder: bool = False) -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
+    """Return the ResNet backbone of ``checkpoint`` as a plain tensor state dict.
+
+    Args:
+        checkpoint (dict): A loaded checkpoint (see module doc for the formats).
+        source (str): ``'auto'``, ``'liftedcl'``, ``'moco'`` or ``'plain'``.
+        key_encoder (bool): Take the momentum (key) encoder instead of the query encoder.
+
+    Returns:
+        tuple: ``(state_dict, info)``; ``info`` has ``source``, ``prefix`` and ``dropped``
+        (top-level names of the encoder's non-ResNet modules that were left out, e.g. ``fc``).
+    """
+    state = get_state_dict(checkpoint)
+    if source == 'auto':
+        source = detect_source(state)
+    if source not in QUERY_PREFIXES:
+        raise ValueError(f'unknown --source {source!r}; choose auto, liftedcl, moco or plain')
+    candidates = (KEY_PREFIXES if key_encoder else QUERY_PREFIXES)[source]
+    prefix: Optional[str] = None
+    for cand in candidates:
+        if f'{cand}conv1.weight' in state:
+            prefix = cand
+            break
+    if prefix is None:
+        which = 'key' if key_encoder else 'query'
+        raise NotAResNetError(
+            f'no {which}-encoder ResNet found for source {source!r} (looked for '
+            f'{[c + "conv1.weight" for c in candidates]}): {_summary(state)}')
+    backbone = OrderedDict()
+    dropped = OrderedDict()
+    for key, value in state.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix):]
+        if name.split('.')[0] in RESNET_MODULES:
+            backbone[name] = value
+        else:
+            dropped[name.split('.')[0]] = True
+    where = f'the {source} checkpoint under prefix {prefix!r}'
+    _check_resnet(backbone, where, state)
+    plain = OrderedDict((k, v.detach().cpu().clone().contiguous()) for k, v in backbone.items())
+    return plain, dict(source=source, prefix=prefix, dropped=list(dropped))
+
+
+def save_atomic(obj, out_path: str) -> None:
+    """``torch.save`` to a temporary file next to ``out_path``, then rename over it."""
+    out_dir = osp.dirname(osp.abspath(out_path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=out_dir)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, out_path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def convert(in_path: str, out_path: str, source: str = 'auto', key_encoder: bool = False) -> dict:
+    """Read ``in_path`` safely, extract its backbone and write it atomically to ``out_path``."""
+    if osp.exists(out_path) and osp.exists(in_path) and osp.samefile(in_path, out_path):
+        raise ValueError(f'output "{out_path}" is the input checkpoint; refusing to overwrite it')
+    if osp.abspath(in_path) == osp.abspath(out_path):
+        raise ValueError(f'output "{out_path}" is the input checkpoint; refusing to overwrite it')
+    checkpoint = load_checkpoint_safely(in_path, map_location='cpu')
+    try:
+        state, info = extract_backbone(checkpoint, source=source, key_encoder=key_encoder)
+    except NotAResNetError as err:
+        raise NotAResNetError(f'"{in_path}": {err}') from None
+    save_atomic(state, out_path)
+    info['num_tensors'] = len(state)
+    return info
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Extract the ResNet backbone of a LiftedCL / MoCo checkpoint as a plain '
+        'tensor state dict for MMPose/MMPretrain/torchvision')
+    parser.add_argument('src', help='input checkpoint')
+    parser.add_argument('dst', help='output backbone state dict')
+    parser.add_argument(
+        '--source', default='auto', choices=['auto', 'liftedcl', 'moco', 'plain'],
+        help='checkpoint format (default: detect)')
+    parser.add_argument(
+        '--key-encoder', action='store_true',
+        help='extract the momentum (key) encoder instead of the query encoder')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    info = convert(args.src, args.dst, source=args.source, key_encoder=args.key_encoder)
+    dropped = ', '.join(info['dropped']) or 'nothing'
+    print(f'{args.src} ({info["source"]}, prefix {info["prefix"]!r}) -> {args.dst}: '
+          f'{info["num_tensors"]} tensors; dropped {dropped}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,85 @@
+"""Evaluate a checkpoint with the config's test loop and metrics (e.g. MMPose's CocoMetric).
+
+Example::
+
+    python tools/test.py configs/mmpose/simplebaseline_tiny_demo.py \
+        work_dirs/demo/finetune/epoch_2.pth
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.runner import Runner
+
+import liftedcl_mm  # noqa: F401  (registers components and the safe-globals allow-list)
+from liftedcl_mm.utils.checkpoint import register_safe_globals
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--out', help='dump the metrics to this file (json/yaml/pkl)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, "key=value" pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint file not found: "{args.checkpoint}"')
+    cfg.launcher = args.launcher
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('test_dataloader') is None or cfg.get('test_evaluator') is None:
+        raise ValueError(f'config "{args.config}" has no test_dataloader/test_evaluator')
+    if not torch.cuda.is_available():
+        env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+        dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
+        if dist_cfg.get('backend', 'nccl') == 'nccl':
+            dist_cfg['backend'] = 'gloo'
+    if cfg.get('default_scope') is None:
+        cfg.default_scope = 'liftedcl_mm'
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_safe_globals()
+    try:
+        if not osp.isfile(args.config):
+            raise FileNotFoundError(f'Config file not found: "{args.config}"')
+        cfg = merge_args(Config.fromfile(args.config), args)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'error: {err}')
+    # CPU-only torchrun: gloo process group and a DDP wrapper without device_ids
+    from train import setup_cpu_distributed
+    setup_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out:
+        import mmengine
+        mmengine.dump(metrics, args.out)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,207 @@
+"""Train with an MMEngine config: LiftedCL pre-training (configs/*.py) or MMPose fine-tuning
+(configs/mmpose/*.py, ``default_scope='mmpose'``).
+
+Examples::
+
+    python tools/train.py configs/liftedcl_tiny_demo.py
+    python tools/train.py configs/liftedcl_r50_coco.py --resume auto --amp
+    bash tools/dist_train.sh configs/liftedcl_r50_coco.py 4
+    mim train liftedcl_mm configs/liftedcl_tiny_demo.py
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import warnings
+
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.runner import Runner
+
+# Registers every liftedcl_mm component and the safe-globals allow-list used to read MMEngine
+# checkpoints with torch.load(weights_only=True) on resume.
+import liftedcl_mm  # noqa: F401
+from liftedcl_mm.utils.checkpoint import register_safe_globals
+
+# Optim wrapper types that --amp replaces by AmpOptimWrapper.
+_PLAIN_WRAPPERS = (None, 'OptimWrapper')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model (liftedcl_mm / MMPose config)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint; with no value or "auto", from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (AmpOptimWrapper for every optimizer)')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='do not evaluate checkpoints during training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the real batch size / auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, "key=value" pairs, e.g. '
+        'model.backbone.init_cfg.checkpoint=work_dirs/demo/backbone.pth')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def load_config(path: str) -> Config:
+    """``Config.fromfile`` with a clear error for a missing/unreadable config."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config file not found: "{path}"')
+    return Config.fromfile(path)
+
+
+def _to_amp(wrapper_cfg: dict, where: str) -> None:
+    wrapper_type = wrapper_cfg.get('type')
+    if wrapper_type == 'AmpOptimWrapper':
+        warnings.warn(f'{where} already uses AmpOptimWrapper; --amp leaves it as it is')
+        return
+    if wrapper_type not in _PLAIN_WRAPPERS:
+        raise ValueError(f'--amp cannot switch {where} of type {wrapper_type!r} to '
+                         'AmpOptimWrapper; only OptimWrapper is supported')
+    wrapper_cfg['type'] = 'AmpOptimWrapper'
+    wrapper_cfg.setdefault('loss_scale', 'dynamic')
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch ``cfg.optim_wrapper`` to AmpOptimWrapper.
+
+    Handles a single wrapper (``dict(type='OptimWrapper', optimizer=...)``) and an
+    ``OptimWrapperDict`` config whose sub-dicts (e.g. LiftedCL's ``generator`` and
+    ``discriminator``) are wrappers of their own.
+    """
+    optim_wrapper = cfg.get('optim_wrapper')
+    if not isinstance(optim_wrapper, dict):
+        raise ValueError('--amp needs an optim_wrapper in the config')
+    if 'optimizer' in optim_wrapper:
+        _to_amp(optim_wrapper, 'optim_wrapper')
+        return
+    subs = [k for k, v in optim_wrapper.items() if isinstance(v, dict) and 'optimizer' in v]
+    if not subs:
+        raise ValueError('--amp: optim_wrapper has neither an "optimizer" nor sub-wrappers with '
+                         f'one (keys: {sorted(optim_wrapper)})')
+    for key in subs:
+        _to_amp(optim_wrapper[key], f'optim_wrapper.{key}')
+
+
+def merge_args(cfg: Config, args) -> Config:
+    """Apply the command line to ``cfg`` (MMPretrain's tools/train.py conventions)."""
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        enable_amp(cfg)
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'--resume checkpoint not found: "{args.resume}"')
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ValueError('--auto-scale-lr needs "auto_scale_lr.base_batch_size" in the config')
+        cfg.auto_scale_lr.enable = True
+
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # NCCL needs CUDA; CPU runs (tests, CPU clusters) use gloo.
+    if not torch.cuda.is_available():
+        env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+        dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
+        if dist_cfg.get('backend', 'nccl') == 'nccl':
+            dist_cfg['backend'] = 'gloo'
+    if cfg.get('default_scope') is None:
+        cfg.default_scope = 'liftedcl_mm'
+    return cfg
+
+
+class CPUDistributedModelWrapper:
+    """Builds ``wrapped_type`` (a DDP model wrapper) without ``device_ids``, for CPU ranks.
+
+    MMEngine passes ``device_ids=[LOCAL_RANK]`` to every DDP-subclass wrapper, which PyTorch
+    rejects for CPU modules. Not being a DDP subclass, this class receives no ``device_ids``
+    and returns the real wrapper (e.g. ``MMSeparateDistributedDataParallel``) built without.
+    """
+
+    def __new__(cls, module, wrapped_type='MMDistributedDataParallel', **kwargs):
+        from mmengine.registry import MODEL_WRAPPERS
+        return MODEL_WRAPPERS.get(wrapped_type)(module=module, **kwargs)
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Make ``launcher='pytorch'`` runs work without CUDA (tests, CPU clusters).
+
+    MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, so the gloo
+    process group is initialised here (from torchrun's environment); the Runner then skips its
+    own initialisation. The model wrapper is routed through :class:`CPUDistributedModelWrapper`.
+    """
+    if torch.cuda.is_available() or cfg.get('launcher', 'none') != 'pytorch':
+        return
+    from mmengine.registry import MODEL_WRAPPERS
+    if MODEL_WRAPPERS.get('CPUDistributedModelWrapper') is None:
+        MODEL_WRAPPERS.register_module(module=CPUDistributedModelWrapper)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False)))
+    if wrapper.get('type') != 'CPUDistributedModelWrapper':
+        wrapped_type = wrapper.pop('type', 'MMDistributedDataParallel')
+        cfg.model_wrapper_cfg = dict(
+            type='CPUDistributedModelWrapper', wrapped_type=wrapped_type, **wrapper)
+    import torch.distributed as torch_dist
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend=cfg.env_cfg.dist_cfg.get('backend', 'gloo'))
+
+
+def build_runner(cfg: Config):
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    from mmengine.registry import RUNNERS
+    return RUNNERS.build(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    register_safe_globals()
+    try:
+        if args.amp:
+            from mmengine.device import get_device
+            if get_device() == 'cpu':
+                raise ValueError('--amp needs a GPU (or NPU/MLU): MMEngine\'s AmpOptimWrapper '
+                                 'does not run on CPU')
+        cfg = merge_args(load_config(args.config), args)
+    except (FileNotFoundError, ValueError) as err:
+        # a wrong command line: say what is wrong without a traceback
+        sys.exit(f'error: {err}')
+    setup_cpu_distributed(cfg)
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+if __name__ == '__main__':
+    main()
