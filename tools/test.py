@@ -10,12 +10,12 @@ import os
 import os.path as osp
 import sys
 
-import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import liftedcl_mm  # noqa: F401  (registers components and the safe-globals allow-list)
 from liftedcl_mm.utils.checkpoint import register_safe_globals
+from liftedcl_mm.utils.launch import adapt_to_device, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -51,14 +51,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     if cfg.get('test_dataloader') is None or cfg.get('test_evaluator') is None:
         raise ValueError(f'config "{args.config}" has no test_dataloader/test_evaluator')
-    if not torch.cuda.is_available():
-        env_cfg = cfg.setdefault('env_cfg', ConfigDict())
-        dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
-        if dist_cfg.get('backend', 'nccl') == 'nccl':
-            dist_cfg['backend'] = 'gloo'
-    if cfg.get('default_scope') is None:
-        cfg.default_scope = 'liftedcl_mm'
-    return cfg
+    return adapt_to_device(cfg)
 
 
 def main(argv=None):
@@ -71,7 +64,6 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
     # CPU-only torchrun: gloo process group and a DDP wrapper without device_ids
-    from train import setup_cpu_distributed
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

@@ -14,14 +14,14 @@ import os.path as osp
 import sys
 import warnings
 
-import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 # Registers every liftedcl_mm component and the safe-globals allow-list used to read MMEngine
 # checkpoints with torch.load(weights_only=True) on resume.
 import liftedcl_mm  # noqa: F401
 from liftedcl_mm.utils.checkpoint import register_safe_globals
+from liftedcl_mm.utils.launch import adapt_to_device, setup_cpu_distributed
 
 # Optim wrapper types that --amp replaces by AmpOptimWrapper.
 _PLAIN_WRAPPERS = (None, 'OptimWrapper')
@@ -129,52 +129,7 @@ def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 
-    # NCCL needs CUDA; CPU runs (tests, CPU clusters) use gloo.
-    if not torch.cuda.is_available():
-        env_cfg = cfg.setdefault('env_cfg', ConfigDict())
-        dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
-        if dist_cfg.get('backend', 'nccl') == 'nccl':
-            dist_cfg['backend'] = 'gloo'
-    if cfg.get('default_scope') is None:
-        cfg.default_scope = 'liftedcl_mm'
-    return cfg
-
-
-class CPUDistributedModelWrapper:
-    """Builds ``wrapped_type`` (a DDP model wrapper) without ``device_ids``, for CPU ranks.
-
-    MMEngine passes ``device_ids=[LOCAL_RANK]`` to every DDP-subclass wrapper, which PyTorch
-    rejects for CPU modules. Not being a DDP subclass, this class receives no ``device_ids``
-    and returns the real wrapper (e.g. ``MMSeparateDistributedDataParallel``) built without.
-    """
-
-    def __new__(cls, module, wrapped_type='MMDistributedDataParallel', **kwargs):
-        from mmengine.registry import MODEL_WRAPPERS
-        return MODEL_WRAPPERS.get(wrapped_type)(module=module, **kwargs)
-
-
-def setup_cpu_distributed(cfg: Config) -> None:
-    """Make ``launcher='pytorch'`` runs work without CUDA (tests, CPU clusters).
-
-    MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, so the gloo
-    process group is initialised here (from torchrun's environment); the Runner then skips its
-    own initialisation. The model wrapper is routed through :class:`CPUDistributedModelWrapper`.
-    """
-    if torch.cuda.is_available() or cfg.get('launcher', 'none') != 'pytorch':
-        return
-    from mmengine.registry import MODEL_WRAPPERS
-    if MODEL_WRAPPERS.get('CPUDistributedModelWrapper') is None:
-        MODEL_WRAPPERS.register_module(module=CPUDistributedModelWrapper)
-    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False,
-        find_unused_parameters=cfg.get('find_unused_parameters', False)))
-    if wrapper.get('type') != 'CPUDistributedModelWrapper':
-        wrapped_type = wrapper.pop('type', 'MMDistributedDataParallel')
-        cfg.model_wrapper_cfg = dict(
-            type='CPUDistributedModelWrapper', wrapped_type=wrapped_type, **wrapper)
-    import torch.distributed as torch_dist
-    if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend=cfg.env_cfg.dist_cfg.get('backend', 'gloo'))
+    return adapt_to_device(cfg)
 
 
 def build_runner(cfg: Config):
