@@ -80,3 +80,11 @@ def test_thigh_rows_follow_the_paper():
         # Swings +-90 about the two axes across the bone, a full turn about the bone (Z) itself.
         np.testing.assert_array_equal(lim[k], [[-90, 90], [-90, 90], [-180, 180]])
     assert H36M_PARENTS[0] == -1
+
+
+def test_bone_colors_follow_the_side_of_the_child_joint():
+    from liftedcl_mm.skeleton import H36M_BONE_COLORS, H36M_BONES, H36M_JOINT_NAMES
+    assert len(H36M_BONE_COLORS) == len(H36M_BONES) == 16
+    by_child = {H36M_JOINT_NAMES[c]: color for (_, c), color in zip(H36M_BONES, H36M_BONE_COLORS)}
+    assert by_child['left_knee'] == 'tab:blue' and by_child['right_wrist'] == 'tab:red'
+    assert by_child['spine'] == by_child['head'] == 'black'

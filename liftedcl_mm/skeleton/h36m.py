@@ -125,3 +125,9 @@ H36M_ROTATION_LIMITS = (
 
 # (right bone, left bone) index pairs into H36M_BONES: the rows that mirror each other.
 H36M_SYMMETRIC_BONES = ((0, 3), (1, 4), (2, 5), (13, 10), (14, 11), (15, 12))
+
+# Plot colour of each bone (same order as H36M_BONES): left side blue, right side red, trunk black.
+H36M_BONE_COLORS = tuple(
+    'tab:blue' if H36M_JOINT_NAMES[child].startswith('left') else
+    'tab:red' if H36M_JOINT_NAMES[child].startswith('right') else 'black'
+    for _, child in H36M_BONES)

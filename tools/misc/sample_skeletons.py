@@ -17,21 +17,12 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from liftedcl_mm.datasets.skeleton_prior import sample_skeletons, save_npy_atomic  # noqa: E402
-from liftedcl_mm.skeleton.h36m import H36M_BONES, H36M_JOINT_NAMES  # noqa: E402
+from liftedcl_mm.skeleton.h36m import H36M_BONE_COLORS, H36M_BONES  # noqa: E402
 
 # Views as (name, horizontal axis, vertical axis, horizontal sign) of the +X left/+Y fwd/+Z up
 # frame: seen from the front the subject's left (+X) is on the viewer's right; the side view looks
 # at the subject's left side (forward to the right); the top view looks down with forward up.
 _VIEWS = (('front', 0, 2, 1.0), ('side (left)', 1, 2, 1.0), ('top', 0, 1, 1.0))
-
-
-def _bone_color(parent: int, child: int) -> str:
-    name = H36M_JOINT_NAMES[child]
-    if name.startswith('left'):
-        return 'tab:blue'
-    if name.startswith('right'):
-        return 'tab:red'
-    return 'k'
 
 
 def plot_skeletons(skeletons: np.ndarray, out_file: str, num: int = 8) -> None:
@@ -54,9 +45,9 @@ def plot_skeletons(skeletons: np.ndarray, out_file: str, num: int = 8) -> None:
         skel = skeletons[row]
         for col, (name, hor, ver, sign) in enumerate(_VIEWS):
             ax = axes[row][col]
-            for parent, child in H36M_BONES:
+            for (parent, child), color in zip(H36M_BONES, H36M_BONE_COLORS):
                 ax.plot(sign * skel[[parent, child], hor], skel[[parent, child], ver],
-                        color=_bone_color(parent, child), lw=2)
+                        color=color, lw=2)
             ax.scatter(sign * skel[10, hor], skel[10, ver], s=25, c='k')  # head
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)

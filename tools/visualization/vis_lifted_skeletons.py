@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
 from liftedcl_mm.registry import MODELS  # noqa: E402
-from liftedcl_mm.skeleton import H36M_BONES, H36M_JOINT_NAMES  # noqa: E402
+from liftedcl_mm.skeleton import H36M_BONE_COLORS, H36M_BONES  # noqa: E402
 from liftedcl_mm.utils import load_checkpoint_safely, register_all_modules  # noqa: E402
 
 
@@ -88,15 +88,6 @@ def lift(model: torch.nn.Module, images_bgr: np.ndarray) -> np.ndarray:
     return model.lifting_head(model.backbone(data['inputs'][0])).cpu().numpy()
 
 
-def _bone_color(parent: int, child: int) -> str:
-    name = H36M_JOINT_NAMES[child]
-    if name.startswith('left'):
-        return 'tab:blue'
-    if name.startswith('right'):
-        return 'tab:red'
-    return 'black'
-
-
 def draw_grid(images_bgr: np.ndarray, joints: np.ndarray, out: str) -> None:
     """Save rows of ``image | 3D skeleton`` to ``out`` (PNG)."""
     num = len(images_bgr)
@@ -107,9 +98,9 @@ def draw_grid(images_bgr: np.ndarray, joints: np.ndarray, out: str) -> None:
         ax.axis('off')
         ax3d = fig.add_subplot(num, 2, 2 * i + 2, projection='3d')
         pose = joints[i]
-        for parent, child in H36M_BONES:
+        for (parent, child), color in zip(H36M_BONES, H36M_BONE_COLORS):
             seg = pose[[parent, child]]
-            ax3d.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=_bone_color(parent, child), lw=2)
+            ax3d.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=color, lw=2)
         ax3d.scatter(pose[:, 0], pose[:, 1], pose[:, 2], s=6, color='gray')
         # Equal scale on all axes, centred on the skeleton (frame: +Z up).
         centre = (pose.max(0) + pose.min(0)) / 2
