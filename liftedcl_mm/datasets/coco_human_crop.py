@@ -1,9 +1,11 @@
 """Person crops of COCO made by ``tools/dataset_converters/prepare_coco_human_crops.py``."""
 import json
+import logging
 import os.path as osp
 from typing import List, Optional, Sequence
 
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
 from liftedcl_mm.registry import DATASETS, TRANSFORMS
 
@@ -99,4 +101,8 @@ class COCOHumanCropDataset(BaseDataset):
             data_list.append(info)
         if not data_list:
             raise ValueError(f'annotation file {ann_file} lists no usable crop')
+        if self.num_skipped:
+            print_log(f'{ann_file}: skipped {self.num_skipped} malformed or missing entries '
+                      f'(skip_bad=True), kept {len(data_list)}', logger='current',
+                      level=logging.WARNING)
         return data_list

@@ -1,10 +1,12 @@
 """Image loading that fails loudly, naming the file, on missing, corrupt or truncated images."""
+import logging
 import os.path as osp
 
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
+from mmengine.logging import print_log
 
 from liftedcl_mm.registry import TRANSFORMS
 
@@ -76,8 +78,11 @@ class LoadImageWithCheck(LoadImageFromFile):
                     raise FileNotFoundError(f'image file {filename} does not exist')
                 data = fileio.get(filename, backend_args=self.backend_args)
             img = decode_image_checked(data, filename, self.color_type, self.imdecode_backend)
-        except (OSError, ValueError):
+        except (OSError, ValueError) as err:
             if self.ignore_empty:
+                # one line per skipped image, so the log counts them
+                print_log(f'skipping image (ignore_empty=True): {err}', logger='current',
+                          level=logging.WARNING)
                 return None
             raise
         if self.to_float32:

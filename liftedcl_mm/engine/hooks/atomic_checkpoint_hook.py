@@ -1,5 +1,7 @@
+import glob
 import os
 import os.path as osp
+import re
 
 import torch
 from mmengine.dist import is_main_process
@@ -21,6 +23,40 @@ def _replace_atomically(write, path):
             os.remove(tmp)
 
 
+# ".iter_5.pth.tmp1234", ".last_checkpoint.tmp1234": the names _replace_atomically and the hook
+# give their temporary files (pid of the writer at the end).
+_TEMP_NAME = re.compile(r'^\.(.+\.pth|last_checkpoint)\.tmp(\d+)$')
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder):
+    """Delete the temporary files of saves whose writer process is gone (killed mid-save).
+
+    Returns:
+        list[str]: The removed paths.
+    """
+    removed = []
+    for path in glob.glob(osp.join(glob.escape(folder), '.*.tmp*')):
+        match = _TEMP_NAME.match(osp.basename(path))
+        if match is None or not osp.isfile(path):
+            continue
+        pid = int(match.group(2))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue  # a live writer (e.g. another run in the same folder) owns it
+        os.remove(path)
+        removed.append(path)
+    return removed
+
+
 def find_nonfinite_tensors(state_dict):
     """Names of the floating-point tensors of ``state_dict`` holding NaN or Inf."""
     return [
@@ -38,10 +74,20 @@ class AtomicCheckpointHook(CheckpointHook):
     then rewrites ``last_checkpoint`` in place, so a kill while saving can leave ``--resume auto``
     pointing at a partial or deleted file. Here the checkpoint is written to a temporary file and
     renamed, ``last_checkpoint`` is replaced the same way, and outdated checkpoints are removed only
-    after both. A model holding NaN/Inf is never saved: the save raises instead.
+    after both. A model holding NaN/Inf is never saved: the save raises instead. Temporary files
+    left by a save that was killed are removed when training (re)starts.
 
     Accepts every argument of :class:`mmengine.hooks.CheckpointHook`; ``out_dir`` must be local.
     """
+
+    def before_train(self, runner):
+        super().before_train(runner)
+        if is_main_process():
+            # a save killed half-way leaves its (large) temporary file behind; never renamed,
+            # it would stay forever
+            for folder in {self.out_dir, runner.work_dir}:
+                for path in remove_stale_temp_files(folder):
+                    runner.logger.warning(f'Removed {path}, left by an interrupted save')
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
