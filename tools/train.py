@@ -20,7 +20,8 @@ from mmengine.runner import Runner
 # Registers every liftedcl_mm component and the safe-globals allow-list used to read MMEngine
 # checkpoints with torch.load(weights_only=True) on resume.
 import liftedcl_mm  # noqa: F401
-from liftedcl_mm.utils.checkpoint import register_safe_globals
+from liftedcl_mm.utils.checkpoint import (UnsafeCheckpointError, find_unsafe_globals,
+                                          register_safe_globals)
 from liftedcl_mm.utils.launch import adapt_to_device, setup_cpu_distributed
 
 # Optim wrapper types that --amp replaces by AmpOptimWrapper.
@@ -132,6 +133,26 @@ def merge_args(cfg: Config, args) -> Config:
     return adapt_to_device(cfg)
 
 
+def check_checkpoint_to_load(cfg: Config) -> None:
+    """Refuse an unsafe or unreadable resume/``load_from`` file before anything is built.
+
+    Only the pickle's opcodes are read (nothing runs); the Runner would refuse such a file too,
+    but deep inside torch and without naming it.
+    """
+    path = cfg.get('load_from')
+    if cfg.get('resume') and path is None:
+        from mmengine.runner import find_latest_checkpoint
+        path = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+    if path is None or not osp.isfile(path):
+        return
+    try:
+        unsafe = find_unsafe_globals(path)
+    except Exception as err:  # noqa: BLE001  (torch fails in many ways on foreign bytes)
+        raise ValueError(f'"{path}" is not a readable torch checkpoint: {err}') from err
+    if unsafe:
+        raise UnsafeCheckpointError(path, unsafe)
+
+
 def build_runner(cfg: Config):
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
@@ -149,6 +170,7 @@ def main(argv=None):
                 raise ValueError('--amp needs a GPU (or NPU/MLU): MMEngine\'s AmpOptimWrapper '
                                  'does not run on CPU')
         cfg = merge_args(load_config(args.config), args)
+        check_checkpoint_to_load(cfg)
     except (FileNotFoundError, ValueError) as err:
         # a wrong command line: say what is wrong without a traceback
         sys.exit(f'error: {err}')
