@@ -180,3 +180,10 @@ def test_multiprocess_cli(coco, tmp_path):
     with open(out / 'annotations' / 'train2017.json') as f:
         n = len(json.load(f)['data_list'])
     assert n == len(os.listdir(out / 'crops' / 'train2017')) > 0
+
+
+def test_no_box_passing_the_filters_is_an_error(coco, tmp_path, capsys):
+    # 17 keypoints is the maximum: demand more and nothing is left
+    assert run(coco, tmp_path / 'out', '--min-keypoints', '18') == 1
+    err = capsys.readouterr().err
+    assert 'no person box passed the filters' in err and '--min-keypoints 18' in err

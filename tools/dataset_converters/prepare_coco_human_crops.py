@@ -327,6 +327,11 @@ def main(argv=None) -> int:
             print('exit status 1: fix the entries above or pass --skip-bad to skip them',
                   file=sys.stderr)
             return 1
+    if not records:
+        print(f'error: no crop was produced from {ann_file}: no person box passed the filters '
+              f'(--min-keypoints {args.min_keypoints}, --min-box-size {args.min_box_size})',
+              file=sys.stderr)
+        return 1
     return 0
 
 
