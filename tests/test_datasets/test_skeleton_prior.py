@@ -180,3 +180,22 @@ def test_bad_cache_files(tmp_path, content):
         path.write_bytes(b'not a numpy file')
     with pytest.raises(ValueError, match='bad.npy'):
         SkeletonPriorDataset(num_samples=8, cache_file=str(path))
+
+
+def test_rotate_by_euler_equals_the_matrix_product():
+    from liftedcl_mm.datasets.skeleton_prior import euler_to_matrix, rotate_by_euler
+    rng = np.random.default_rng(3)
+    angles = rng.uniform(-180, 180, size=(50, 16, 3))
+    vectors = rng.normal(size=(16, 3))
+    expected = (euler_to_matrix(angles) @ vectors[:, :, None])[..., 0]
+    np.testing.assert_allclose(rotate_by_euler(angles, vectors), expected, atol=1e-12)
+
+
+def test_chunked_assembly_does_not_depend_on_the_chunk_size():
+    from liftedcl_mm.datasets.skeleton_prior import build_skeletons, draw_skeleton_params
+    params = draw_skeleton_params(1000, np.random.default_rng(5))
+    whole, info = build_skeletons(**params, return_info=True, chunk_size=1000)
+    for chunk in (1, 7, 333):
+        part, part_info = build_skeletons(**params, return_info=True, chunk_size=chunk)
+        np.testing.assert_array_equal(part, whole)
+        np.testing.assert_array_equal(part_info['raw'], info['raw'])
