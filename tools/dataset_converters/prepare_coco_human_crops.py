@@ -289,7 +289,9 @@ def main(argv=None) -> int:
                     desc=f'cropping {args.split}')
     if args.workers > 0:
         chunk = max(1, min(64, len(tasks) // (args.workers * 8) or 1))
-        with Pool(args.workers) as pool:
+        # One OpenCV thread per worker: the processes are the parallelism, and OpenCV's own
+        # thread pool in every worker would oversubscribe the cores.
+        with Pool(args.workers, initializer=cv2.setNumThreads, initargs=(1, )) as pool:
             results = pool.imap_unordered(worker, tasks, chunksize=chunk)
             for res in results:
                 recs, errs, n_w, n_s = res
