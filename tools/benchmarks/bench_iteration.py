@@ -302,7 +302,9 @@ def main() -> None:
         time_note = (f"median of {setting['iters']} iterations after {setting['warmup']} "
                      'warm-up each, the models interleaved in one process; every learning '
                      f'rate x{LR_SCALE:g} for all models (random weights on noise diverge at '
-                     'full lr; an SGD step costs the same)')
+                     'full lr; an SGD step costs the same); LiftedCL runs its encoders in '
+                     'channels_last (model.channels_last=True, its default), the peers as '
+                     'MMPretrain ships them')
         for peer, limit in (('DenseCL', 1.10), ('MoCoV2', 1.12)):
             other = results[peer]
             figures.append(benchlib.figure(
