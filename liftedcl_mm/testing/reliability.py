@@ -9,6 +9,8 @@ import json
 import os
 import os.path as osp
 import random
+import subprocess
+import sys
 from typing import Any, Dict, Iterable, List
 
 import numpy as np
@@ -200,3 +202,18 @@ def checkpoint_differences(a: dict, b: dict,
         if not _same(info_a.get(key), info_b.get(key)):
             diffs.append(f'message_hub/runtime_info/{key}')
     return diffs
+
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def subprocess_env() -> dict:
+    """Environment for tool subprocesses of the tests: one thread each, the checkout importable."""
+    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+                PYTHONPATH=f'{REPO_ROOT}:{os.environ.get("PYTHONPATH", "")}')
+
+
+def run_python(args, timeout=240) -> subprocess.CompletedProcess:
+    """Run ``python *args`` from the repository root, capturing text output."""
+    return subprocess.run([sys.executable] + list(args), cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=subprocess_env())

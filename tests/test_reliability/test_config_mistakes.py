@@ -5,25 +5,20 @@ import importlib.util
 import os
 import os.path as osp
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from liftedcl_mm.testing.reliability import run_python
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(ROOT, 'tools', 'train.py')
 TINY = osp.join(ROOT, 'configs', 'liftedcl_tiny_demo.py')
 
 
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                PYTHONPATH=f'{ROOT}:{os.environ.get("PYTHONPATH", "")}')
-
 
 def _train(args, timeout=240):
-    return subprocess.run([sys.executable, TRAIN] + args, cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=_env())
+    return run_python([TRAIN] + args, timeout)
 
 
 def _snapshot(work):

@@ -2,17 +2,14 @@
 ``--resume``, 2 more iterations, bit for bit (model, key encoder, discriminator, queues,
 optimizers, schedulers, message hub, and the data each iteration saw)."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 import torch
 
-from liftedcl_mm.testing.reliability import checkpoint_differences, flatten_state
+from liftedcl_mm.testing.reliability import checkpoint_differences, flatten_state, run_python
 from liftedcl_mm.utils import load_checkpoint_safely
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -20,14 +17,9 @@ TRAIN = osp.join(ROOT, 'tools', 'train.py')
 TINY = osp.join(ROOT, 'configs', 'liftedcl_tiny_demo.py')
 
 
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                PYTHONPATH=f'{ROOT}:{os.environ.get("PYTHONPATH", "")}')
-
 
 def _train(args, timeout=240):
-    return subprocess.run([sys.executable, TRAIN] + args, cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=_env())
+    return run_python([TRAIN] + args, timeout)
 
 
 def _write_config(path, extra_hooks=''):

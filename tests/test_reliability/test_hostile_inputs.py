@@ -26,6 +26,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import liftedcl_mm  # noqa: F401
+from liftedcl_mm.testing.reliability import run_python
 from liftedcl_mm.utils import UnsafeCheckpointError, load_checkpoint_safely
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -38,14 +39,9 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'dataset_converters'))
 import prepare_coco_human_crops as crop_tool  # noqa: E402
 
 
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                PYTHONPATH=f'{ROOT}:{os.environ.get("PYTHONPATH", "")}')
-
 
 def _run(args, timeout=240):
-    return subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=_env())
+    return run_python(args, timeout)
 
 
 def _last_line(text):

@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from liftedcl_mm.testing.reliability import checkpoint_differences
+from liftedcl_mm.testing.reliability import checkpoint_differences, subprocess_env
 from liftedcl_mm.utils import load_checkpoint_safely
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -28,10 +28,6 @@ MAX_ITERS = 20  # = T_max of the tiny config's cosine schedule
 # (config, model build, checkpoint loading).
 PLAN = ['in_save', 'random', 'in_save', 'startup', 'random', 'in_save', 'random']
 
-
-def _env():
-    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                PYTHONPATH=f'{ROOT}:{os.environ.get("PYTHONPATH", "")}')
 
 
 def _write_config(path):
@@ -53,7 +49,8 @@ def _start(cfg, work, log_path, resume=True):
     if resume:
         args += ['--resume', 'auto']
     log = open(log_path, 'w')
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env())
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env=subprocess_env())
     proc.log_file = log
     return proc
 

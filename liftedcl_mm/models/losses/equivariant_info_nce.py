@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from liftedcl_mm.registry import MODELS
+from .info_nce import check_contrastive_inputs
 
 
 class _ChunkedDenseInfoNCE(torch.autograd.Function):
@@ -120,12 +121,7 @@ class EquivariantInfoNCELoss(nn.Module):
             torch.Tensor: Weighted scalar loss, the mean over valid rows; 0 (still attached
             to the graph) when no row is valid.
         """
-        if query.dim() != 2 or key.shape != query.shape:
-            raise ValueError('query and key must both have shape (M, C), got '
-                             f'{tuple(query.shape)} and {tuple(key.shape)}')
-        if queue.dim() != 2 or queue.shape[0] < 1 or queue.shape[1] != query.shape[1]:
-            raise ValueError(f'queue must have shape (K, {query.shape[1]}) with K >= 1, '
-                             f'got {tuple(queue.shape)}')
+        check_contrastive_inputs(query, key, queue)
         num_rows = query.shape[0]
         # At least float32 (AMP inputs are upcast); float64 stays float64 for gradcheck.
         dtype = torch.promote_types(query.dtype, torch.float32)

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from liftedcl_mm.registry import MODELS
 
 
-def _check_contrastive_inputs(query: torch.Tensor, key: torch.Tensor,
+def check_contrastive_inputs(query: torch.Tensor, key: torch.Tensor,
                               queue: torch.Tensor) -> None:
+    """Shapes shared by the contrastive losses: query/key (N, C), queue (K, C), K >= 1."""
     if query.dim() != 2 or key.shape != query.shape:
         raise ValueError('query and key must both have shape (N, C), got '
                          f'{tuple(query.shape)} and {tuple(key.shape)}')
@@ -54,7 +55,7 @@ class InfoNCELoss(nn.Module):
         Returns:
             torch.Tensor: Logits of shape (N, 1 + K), float32 (float64 for float64 input).
         """
-        _check_contrastive_inputs(query, key, queue)
+        check_contrastive_inputs(query, key, queue)
         # At least float32, also under AMP: half precision loses too much in exp(logit / t).
         dtype = torch.promote_types(query.dtype, torch.float32)
         with torch.autocast(device_type=query.device.type, enabled=False):
