@@ -38,8 +38,13 @@ def _pid_alive(pid):
     return True
 
 
-def remove_stale_temp_files(folder):
+def remove_stale_temp_files(folder, log=None):
     """Delete the temporary files of saves whose writer process is gone (killed mid-save).
+
+    Args:
+        folder (str): Folder to clean.
+        log (callable, optional): Called with each path *before* it is deleted, so a kill in
+            between leaves the file (removed, and reported, by the next start).
 
     Returns:
         list[str]: The removed paths.
@@ -52,6 +57,8 @@ def remove_stale_temp_files(folder):
         pid = int(match.group(2))
         if pid == os.getpid() or _pid_alive(pid):
             continue  # a live writer (e.g. another run in the same folder) owns it
+        if log is not None:
+            log(path)
         os.remove(path)
         removed.append(path)
     return removed
@@ -86,8 +93,10 @@ class AtomicCheckpointHook(CheckpointHook):
             # a save killed half-way leaves its (large) temporary file behind; never renamed,
             # it would stay forever
             for folder in {self.out_dir, runner.work_dir}:
-                for path in remove_stale_temp_files(folder):
-                    runner.logger.warning(f'Removed {path}, left by an interrupted save')
+                remove_stale_temp_files(
+                    folder,
+                    log=lambda path: runner.logger.warning(
+                        f'Removing {path}, left by an interrupted save'))
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
