@@ -22,25 +22,22 @@ metainfo = dict(from_file='configs/_base_/datasets/h36m.py')
 
 model = dict(head=dict(out_channels=17))
 
+h36m_2d = dict(
+    _delete_=True,
+    type=dataset_type,
+    data_root=data_root,
+    metainfo=metainfo,
+    data_mode='topdown',
+    data_prefix=dict(img='images/'))
 train_dataloader = dict(
     dataset=dict(
-        _delete_=True,
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        data_mode='topdown',
+        h36m_2d,
         ann_file='annotations/h36m_2d_train.json',
-        data_prefix=dict(img='images/'),
         pipeline={{_base_.train_pipeline}}))
 val_dataloader = dict(
     dataset=dict(
-        _delete_=True,
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        data_mode='topdown',
+        h36m_2d,
         ann_file='annotations/h36m_2d_test.json',
-        data_prefix=dict(img='images/'),
         test_mode=True,
         pipeline={{_base_.val_pipeline}}))
 test_dataloader = val_dataloader
