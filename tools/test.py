@@ -6,7 +6,6 @@ Example::
         work_dirs/demo/finetune/epoch_2.pth
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -15,7 +14,8 @@ from mmengine.runner import Runner
 
 import liftedcl_mm  # noqa: F401  (registers components and the safe-globals allow-list)
 from liftedcl_mm.utils.checkpoint import register_safe_globals
-from liftedcl_mm.utils.launch import adapt_to_device, setup_cpu_distributed
+from liftedcl_mm.utils.launch import (adapt_to_device, parse_args_with_launcher,
+                                      setup_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -28,13 +28,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, "key=value" pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_args_with_launcher(parser, argv)
 
 
 def merge_args(cfg: Config, args) -> Config:

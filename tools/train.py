@@ -9,7 +9,6 @@ Examples::
     mim train liftedcl_mm configs/liftedcl_tiny_demo.py
 """
 import argparse
-import os
 import os.path as osp
 import sys
 import warnings
@@ -22,7 +21,8 @@ from mmengine.runner import Runner
 import liftedcl_mm  # noqa: F401
 from liftedcl_mm.utils.checkpoint import (UnsafeCheckpointError, find_unsafe_globals,
                                           register_safe_globals)
-from liftedcl_mm.utils.launch import adapt_to_device, setup_cpu_distributed
+from liftedcl_mm.utils.launch import (adapt_to_device, parse_args_with_launcher,
+                                      setup_cpu_distributed)
 
 # Optim wrapper types that --amp replaces by AmpOptimWrapper.
 _PLAIN_WRAPPERS = (None, 'OptimWrapper')
@@ -47,14 +47,7 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, "key=value" pairs, e.g. '
         'model.backbone.init_cfg.checkpoint=work_dirs/demo/backbone.pth')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_args_with_launcher(parser, argv)
 
 
 def load_config(path: str) -> Config:

@@ -1,6 +1,23 @@
-"""What tools/train.py and tools/test.py do to a config before building the Runner."""
+"""What tools/train.py and tools/test.py share: launcher arguments and config adaptation."""
+import argparse
+import os
+
 import torch
 from mmengine.config import Config, ConfigDict
+
+
+def parse_args_with_launcher(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Add ``--launcher`` and ``--local-rank`` to ``parser``, parse ``argv``, export LOCAL_RANK.
+
+    ``torch.distributed.launch`` passes ``--local-rank``; ``torchrun`` sets ``LOCAL_RANK``.
+    """
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def adapt_to_device(cfg: Config) -> Config:

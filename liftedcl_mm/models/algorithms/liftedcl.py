@@ -99,9 +99,9 @@ class LiftedCL(BaseSelfSupervisor):
         prior (dict, optional): ``SkeletonPriorDataset`` config (DATASETS); the "real"
             skeletons of the discriminator. Needed when ``loss_adv`` is on.
         channels_last (bool): Run the encoders (backbone, equivariant projector, key encoder)
-            in ``torch.channels_last`` memory format, ~15-20% faster convolutions on CPU and
-            with AMP on GPUs. Checkpoints are unaffected (same keys and values). Defaults to
-            True.
+            in ``torch.channels_last`` memory format: ~17% faster ResNet-50 steps measured on
+            CPU (the usual layout for AMP on GPUs too; not measured here). Checkpoints are
+            unaffected (same keys and values). Defaults to True.
         nonfinite (str): ``'raise'``: a non-finite loss raises ``FloatingPointError`` naming
             the terms and the iteration; ``'skip'``: the iteration changes nothing (parameters,
             BN statistics, queues, key encoder) and ``nonfinite_skipped`` counts it.
