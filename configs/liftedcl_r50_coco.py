@@ -1,4 +1,7 @@
-# LiftedCL, ResNet-50, COCO person crops, the paper's setting: 32 views/GPU x 4 GPUs = 128.
+# LiftedCL, ResNet-50, COCO person crops, single stage from random initialisation (the paper's
+# Table 7 "COCO" row): 256x256 views, 32 views/GPU x 4 GPUs = 128, SGD 0.03 cosine, 200 epochs.
+# The paper's main results (IN+CC, Tables 1-6) start from MoCo v2 ImageNet weights instead:
+# that is configs/liftedcl_r50_coco_mocov2-init.py.
 _base_ = [
     '_base_/models/liftedcl_r50.py',
     '_base_/datasets/coco_human_crops.py',
@@ -7,9 +10,3 @@ _base_ = [
 ]
 
 train_dataloader = dict(batch_size=32)
-
-# Stage I of the paper: the encoder starts from MoCo v2 ImageNet (200 epochs) weights. They are
-# not shipped; to use them, convert the backbone to a plain state dict and set
-#   model = dict(backbone=dict(init_cfg=dict(
-#       type='Pretrained', checkpoint='checkpoints/mocov2_r50_imagenet_200e_backbone.pth')))
-# (the key encoder copies the initialised backbone on the first iteration).

@@ -21,8 +21,8 @@ from mmengine.runner import Runner
 import liftedcl_mm  # noqa: F401
 from liftedcl_mm.utils.checkpoint import (UnsafeCheckpointError, find_unsafe_globals,
                                           register_safe_globals)
-from liftedcl_mm.utils.launch import (adapt_to_device, parse_args_with_launcher,
-                                      setup_cpu_distributed)
+from liftedcl_mm.utils.launch import (adapt_to_device, check_init_checkpoints,
+                                      parse_args_with_launcher, setup_cpu_distributed)
 
 # Optim wrapper types that --amp replaces by AmpOptimWrapper.
 _PLAIN_WRAPPERS = (None, 'OptimWrapper')
@@ -164,6 +164,7 @@ def main(argv=None):
                                  'does not run on CPU')
         cfg = merge_args(load_config(args.config), args)
         check_checkpoint_to_load(cfg)
+        check_init_checkpoints(cfg)
     except (FileNotFoundError, ValueError) as err:
         # a wrong command line: say what is wrong without a traceback
         sys.exit(f'error: {err}')

@@ -72,3 +72,51 @@ def setup_cpu_distributed(cfg: Config) -> None:
     import torch.distributed as torch_dist
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend=cfg.env_cfg.dist_cfg.get('backend', 'gloo'))
+
+
+# Checkpoint strings MMEngine resolves itself (downloads, model zoos, remote storage).
+_REMOTE_CHECKPOINT = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'openmmlab://',
+                      'mmcls://', 'pavi://', 's3://', 'modelzoo://')
+
+CONVERT_HINT = ('python tools/model_converters/extract_backbone.py DOWNLOADED_CHECKPOINT {path}')
+
+
+def _pretrained_checkpoints(node, where: str):
+    """Yield ``(config key, path)`` of every ``init_cfg=dict(type='Pretrained', ...)``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f'{where}.{key}' if where else str(key)
+            if key == 'init_cfg':
+                for i, init in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+                    if isinstance(init, dict) and init.get('type') == 'Pretrained' \
+                            and isinstance(init.get('checkpoint'), str):
+                        name = here if not isinstance(value, (list, tuple)) else f'{here}[{i}]'
+                        yield f'{name}.checkpoint', init['checkpoint']
+            else:
+                yield from _pretrained_checkpoints(value, here)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _pretrained_checkpoints(value, f'{where}[{i}]')
+
+
+def check_init_checkpoints(cfg: Config) -> None:
+    """Refuse a training config whose ``Pretrained`` initialisation file is missing.
+
+    MMEngine only notices a missing file after the datasets and the model are built, in a
+    traceback that does not say which key points at it nor how to produce it. The Runner
+    initialises weights before it loads or resumes a checkpoint, so the file is needed then too.
+
+    Args:
+        cfg (Config): A pre-training or MMPose training config.
+
+    Raises:
+        FileNotFoundError: Naming the config key, the path and the conversion command.
+    """
+    for key, path in _pretrained_checkpoints(cfg.get('model', {}), 'model'):
+        if path.startswith(_REMOTE_CHECKPOINT) or os.path.isfile(path):
+            continue
+        raise FileNotFoundError(
+            f'{key} = "{path}" does not exist. If it is a backbone converted from a downloaded '
+            f'checkpoint (MoCo v2 ImageNet weights, the LiftedCL authors\' release, a '
+            f'liftedcl_mm run), create it with:\n    {CONVERT_HINT.format(path=path)}\n'
+            f'or point {key} at an existing file with --cfg-options.')

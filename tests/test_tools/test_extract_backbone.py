@@ -243,3 +243,35 @@ def test_never_overwrites_input_and_cli(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode != 0 and 'FileNotFoundError' in proc.stderr
     assert 'missing.pth' in proc.stderr
+
+
+def test_stage1_mocov2_init_config(tmp_path):
+    """Official MoCo v2 layout -> our converter -> the mocov2-init config's LiftedCL backbone."""
+    from mmengine.config import Config
+
+    from liftedcl_mm.registry import MODELS
+    from liftedcl_mm.utils import register_all_modules
+    torch.manual_seed(1)
+    tv_q = OrderedDict((k, v) for k, v in torchvision.models.resnet50().state_dict().items()
+                       if not k.startswith('fc.'))
+    tv_k = OrderedDict((k, v + 1 if v.is_floating_point() else v) for k, v in tv_q.items())
+    src = tmp_path / 'moco_v2_200ep_pretrain.pth.tar'
+    _moco_checkpoint(src, tv_q, tv_k)
+    out = tmp_path / 'mocov2_r50_imagenet_200e_backbone.pth'
+    eb.main([str(src), str(out)])
+
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'liftedcl_r50_coco_mocov2-init.py'))
+    init = cfg.model.backbone.init_cfg
+    assert init.type == 'Pretrained'
+    assert osp.basename(init.checkpoint) == out.name
+    init.checkpoint = str(out)
+    cfg.model.prior.num_samples = 16
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    got = model.backbone.state_dict()
+    assert set(got) == set(tv_q)
+    for key, value in tv_q.items():
+        assert torch.equal(got[key], value), key
+    # Only the backbone comes from Stage I: the heads keep their own (random) initialisation.
+    assert model.lifting_head is not None and model.discriminator is not None

@@ -99,6 +99,22 @@ def test_cfg_options_and_auto_scale_lr():
         train.merge_args(bad, train.parse_args(['x.py', '--auto-scale-lr']))
 
 
+def test_auto_scale_lr_scales_both_optimizers(tmp_path):
+    # The paper's lr 0.03 is for a total batch of 128; the tiny config's base is 4, and a batch
+    # of 2 on one process must halve the encoder's and the discriminator's lr alike.
+    cfg = train.merge_args(
+        Config.fromfile(TINY),
+        _args('--auto-scale-lr', '--work-dir', str(tmp_path), '--cfg-options',
+              'train_dataloader.batch_size=2'))
+    runner = train.build_runner(cfg)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.scale_lr(runner.optim_wrapper, runner.auto_scale_lr)
+    lrs = {k: [g['lr'] for g in w.param_groups] for k, w in runner.optim_wrapper.items()}
+    assert set(lrs) == {'generator', 'discriminator'}
+    for key, values in lrs.items():
+        assert values == pytest.approx([0.03 * 2 / 4] * len(values)), key
+
+
 def test_amp_on_cpu_is_a_clear_error():
     if torch.cuda.is_available():
         assert train.merge_args(Config.fromfile(TINY), _args('--amp')).optim_wrapper
@@ -296,3 +312,27 @@ def test_mmpose_demo_finetune_then_test(tmp_path):
     import json
     metrics = json.load(open(tmp_path / 'metrics.json'))
     assert 0.0 <= metrics['coco/AP'] <= 1.0
+
+
+def test_missing_pretrained_file_names_it_and_the_conversion(tmp_path, capsys):
+    config = osp.join(ROOT, 'configs', 'liftedcl_r50_coco_mocov2-init.py')
+    missing = Config.fromfile(config).model.backbone.init_cfg.checkpoint
+    assert not osp.exists(osp.join(ROOT, missing))
+    with pytest.raises(SystemExit) as exc:
+        train.main([config, '--work-dir', str(tmp_path / 'work')])
+    message = str(exc.value.code)
+    assert 'model.backbone.init_cfg.checkpoint' in message
+    assert missing in message
+    assert f'tools/model_converters/extract_backbone.py DOWNLOADED_CHECKPOINT {missing}' \
+        in message
+    assert not (tmp_path / 'work').exists()  # refused before anything was built or written
+
+    # Lists of init configs and MMPose configs are checked the same way; remote URLs are not.
+    from liftedcl_mm.utils.launch import check_init_checkpoints
+    cfg = Config(dict(model=dict(head=dict(init_cfg=[
+        dict(type='Normal', std=0.01),
+        dict(type='Pretrained', checkpoint=str(tmp_path / 'gone.pth'))]))))
+    with pytest.raises(FileNotFoundError, match=r'model\.head\.init_cfg\[1\]\.checkpoint'):
+        check_init_checkpoints(cfg)
+    check_init_checkpoints(Config(dict(model=dict(backbone=dict(init_cfg=dict(
+        type='Pretrained', checkpoint='https://download.pytorch.org/models/x.pth'))))))
