@@ -5,10 +5,13 @@ in any MMEngine config (MMPose's included) makes our types available.
 """
 from .version import __version__
 from . import datasets, engine, models  # noqa: F401,E402  (registers components)
-from .utils.checkpoint import register_safe_globals  # noqa: E402
+from .utils.checkpoint import (register_safe_checkpoint_loader,  # noqa: E402
+                               register_safe_globals)
 
 # MMEngine checkpoints hold numpy objects; torch.load(weights_only=True) needs them allow-listed
-# (resume, init_cfg) while arbitrary pickled objects stay refused.
+# (resume, init_cfg) while arbitrary pickled objects stay refused, and MMEngine's own loader must
+# ask for weights_only explicitly (it does not, so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD would win).
 register_safe_globals()
+register_safe_checkpoint_loader()
 
 __all__ = ['__version__']

@@ -23,6 +23,8 @@ from liftedcl_mm.utils.checkpoint import (UnsafeCheckpointError, find_unsafe_glo
                                           register_safe_globals)
 from liftedcl_mm.utils.launch import (adapt_to_device, check_init_checkpoints,
                                       parse_args_with_launcher, setup_cpu_distributed)
+from liftedcl_mm.utils.work_dir import (check_no_overwrite, resolve_auto_resume,
+                                        verify_checkpoint)
 
 # Optim wrapper types that --amp replaces by AmpOptimWrapper.
 _PLAIN_WRAPPERS = (None, 'OptimWrapper')
@@ -37,6 +39,10 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint; with no value or "auto", from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='start from iteration 0 even if the work dir already holds checkpoints (they are '
+        'overwritten); without it such a run is refused')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (AmpOptimWrapper for every optimizer)')
     parser.add_argument('--no-validate', action='store_true',
@@ -126,6 +132,21 @@ def merge_args(cfg: Config, args) -> Config:
     return adapt_to_device(cfg)
 
 
+def prepare_work_dir(cfg: Config, args) -> None:
+    """Pick what ``--resume auto`` continues from; refuse to train over existing checkpoints.
+
+    ``--resume auto`` takes ``last_checkpoint`` when it verifies, else the newest checkpoint
+    that does (and says so); with none at all the run starts fresh. Without ``--resume`` a work
+    dir holding checkpoints is refused unless ``--overwrite`` is given.
+    """
+    if args.resume == 'auto':
+        path = resolve_auto_resume(cfg.work_dir)
+        cfg.resume = path is not None
+        cfg.load_from = path
+    elif not cfg.get('resume') and not args.overwrite:
+        check_no_overwrite(cfg.work_dir)
+
+
 def check_checkpoint_to_load(cfg: Config) -> None:
     """Refuse an unsafe or unreadable resume/``load_from`` file before anything is built.
 
@@ -133,17 +154,21 @@ def check_checkpoint_to_load(cfg: Config) -> None:
     but deep inside torch and without naming it.
     """
     path = cfg.get('load_from')
-    if cfg.get('resume') and path is None:
-        from mmengine.runner import find_latest_checkpoint
-        path = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
     if path is None or not osp.isfile(path):
         return
-    try:
-        unsafe = find_unsafe_globals(path)
-    except Exception as err:  # noqa: BLE001  (torch fails in many ways on foreign bytes)
-        raise ValueError(f'"{path}" is not a readable torch checkpoint: {err}') from err
+    unsafe = find_unsafe_globals_or_none(path)
     if unsafe:
         raise UnsafeCheckpointError(path, unsafe)
+    reason = verify_checkpoint(path)
+    if reason is not None:
+        raise ValueError(f'"{path}" is not a readable torch checkpoint: {reason}')
+
+
+def find_unsafe_globals_or_none(path: str):
+    try:
+        return find_unsafe_globals(path)
+    except Exception:  # noqa: BLE001  (unreadable: verify_checkpoint says why)
+        return None
 
 
 def build_runner(cfg: Config):
@@ -163,9 +188,10 @@ def main(argv=None):
                 raise ValueError('--amp needs a GPU (or NPU/MLU): MMEngine\'s AmpOptimWrapper '
                                  'does not run on CPU')
         cfg = merge_args(load_config(args.config), args)
+        prepare_work_dir(cfg, args)
         check_checkpoint_to_load(cfg)
         check_init_checkpoints(cfg)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
         # a wrong command line: say what is wrong without a traceback
         sys.exit(f'error: {err}')
     setup_cpu_distributed(cfg)

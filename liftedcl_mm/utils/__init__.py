@@ -8,3 +8,6 @@ __all__ += [
     'UnsafeCheckpointError', 'find_unsafe_globals', 'load_checkpoint_safely',
     'register_safe_globals'
 ]
+from .fileio import atomic_write, umask_mode
+
+__all__ += ['atomic_write', 'umask_mode']

@@ -19,6 +19,7 @@ import os.path as osp
 import pickle
 import re
 import zipfile
+import zlib
 from typing import Any, List, Optional
 
 import numpy as np
@@ -26,7 +27,7 @@ import torch
 
 __all__ = [
     'UnsafeCheckpointError', 'register_safe_globals', 'load_checkpoint_safely',
-    'find_unsafe_globals'
+    'find_unsafe_globals', 'verify_zip_crc', 'register_safe_checkpoint_loader'
 ]
 
 _REGISTERED = False
@@ -110,9 +111,18 @@ def register_safe_globals() -> None:
 def find_unsafe_globals(path: str) -> List[str]:
     """Globals in the checkpoint ``path`` that ``weights_only`` loading does not allow.
 
-    Reads the pickle opcodes only (nothing is executed). Returns ``[]`` for a safe file.
+    Reads the pickle opcodes only (nothing is executed). Returns ``[]`` for a safe file. A
+    legacy (non-zip) file cannot be scanned this way: it is fully loaded with
+    ``weights_only=True`` instead (still nothing is executed), so it is accepted or refused
+    exactly as :func:`load_checkpoint_safely` would.
     """
     register_safe_globals()
+    if not _is_zip_checkpoint(path):
+        try:
+            load_checkpoint_safely(path)
+        except UnsafeCheckpointError as err:
+            return err.unsafe_globals or ['<unknown>']
+        return []
     unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     allowed = {name for name in _allowed_names()}
     return [name for name in unsafe if name not in allowed]
@@ -135,8 +145,32 @@ def _is_zip_checkpoint(path: str) -> bool:
         return False
 
 
+def verify_zip_crc(path: str) -> None:
+    """Check every member of a zip-format checkpoint against its stored CRC-32.
+
+    torch's reader does not check them, so a flipped bit inside a stored tensor would load
+    silently with wrong weights. Reading the whole file costs about 1 s per GB.
+
+    Raises:
+        ValueError: Naming the file and the first corrupt member.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+        raise ValueError(f'"{path}" is a damaged checkpoint (zip structure): {err}') from err
+    if bad is not None:
+        raise ValueError(f'"{path}" is a damaged checkpoint: member "{bad}" fails its CRC check '
+                         '(the file was corrupted after it was written)')
+
+
 def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> Any:
-    """``torch.load`` with ``weights_only=True`` and clear errors.
+    """``torch.load`` with an explicit ``weights_only=True``, CRC checks and clear errors.
+
+    ``weights_only=True`` is passed explicitly, so it holds under
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` too. Zip-format files are CRC-checked first
+    (:func:`verify_zip_crc`); legacy-format files (``_use_new_zipfile_serialization=False``,
+    e.g. the 2020 MoCo v2 release) have no CRCs and are read with the same restricted unpickler.
 
     Args:
         path (str): Checkpoint file.
@@ -149,7 +183,8 @@ def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> An
         FileNotFoundError: ``path`` does not exist or is a directory.
         UnsafeCheckpointError: the pickle refers to globals that are not allow-listed (e.g. a
             ``__reduce__`` calling ``os.system``); nothing of it is executed.
-        ValueError: the file is not a torch checkpoint (truncated, corrupt, other format).
+        ValueError: the file is not a torch checkpoint (truncated, corrupt, other format) or a
+            zip member fails its CRC check.
     """
     path = os.fspath(path)
     if not osp.exists(path):
@@ -157,6 +192,8 @@ def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> An
     if osp.isdir(path):
         raise FileNotFoundError(f'Checkpoint path "{path}" is a directory, not a file')
     register_safe_globals()
+    if _is_zip_checkpoint(path):
+        verify_zip_crc(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -183,3 +220,41 @@ def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> An
     except Exception as err:  # noqa: BLE001  (garbage bytes fail in many ways inside torch)
         raise ValueError(f'"{path}" is not a valid torch checkpoint (corrupt, truncated or '
                          f'another format): {type(err).__name__}: {err}') from err
+
+
+def _load_from_local(filename: str, map_location=None) -> Any:
+    """MMEngine ``CheckpointLoader`` scheme for local paths, through :func:`load_checkpoint_safely`."""
+    return load_checkpoint_safely(osp.expanduser(filename), map_location=map_location)
+
+
+def _load_from_http(filename: str, map_location=None, model_dir: Optional[str] = None,
+                    progress: bool = False) -> Any:
+    """MMEngine ``CheckpointLoader`` scheme for URLs: download (rank 0 first), then load safely."""
+    from urllib.parse import urlparse
+
+    from mmengine.dist import barrier, get_dist_info
+    from torch.hub import download_url_to_file, get_dir
+    model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(filename).path))
+    rank, world_size = get_dist_info()
+    if rank == 0 and not osp.isfile(cached):
+        os.makedirs(model_dir, exist_ok=True)
+        download_url_to_file(filename, cached, progress=progress)
+    if world_size > 1:
+        barrier()  # the other ranks read the file once rank 0 has it
+    return load_checkpoint_safely(cached, map_location=map_location)
+
+
+def register_safe_checkpoint_loader() -> None:
+    """Route MMEngine's local and http(s) checkpoint reading through the safe loader.
+
+    Resume, ``load_from`` and ``init_cfg=dict(type='Pretrained')`` (MMPose's included) all read
+    through MMEngine's ``CheckpointLoader``, which calls ``torch.load`` without ``weights_only``:
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` would make them unpickle anything. Called when
+    ``liftedcl_mm`` is imported (idempotent). The ``torchvision://``/``open-mmlab://`` model-zoo
+    schemes keep MMEngine's reader.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=_load_from_http, force=True)

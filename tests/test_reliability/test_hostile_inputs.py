@@ -150,9 +150,16 @@ def test_mmpose_init_cfg_pretrained_refuses(evil):
     init_default_scope('mmpose')
     backbone = MMPOSE_MODELS.build(dict(
         type='ResNet', depth=18, init_cfg=dict(type='Pretrained', checkpoint=path)))
-    with pytest.raises(pickle.UnpicklingError) as info:
-        backbone.init_weights()
-    _assert_refused(str(info.value), marker)
+    # Our one-line refusal, also with torch's escape hatch set (MMEngine's loader passes no
+    # weights_only; ours, registered on import, passes True explicitly).
+    for force in ('0', '1'):
+        os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = force
+        try:
+            with pytest.raises(UnsafeCheckpointError, match='posix.system') as info:
+                backbone.init_weights()
+        finally:
+            os.environ.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
+        _assert_refused(str(info.value), marker)
     # control: the same path reads a clean checkpoint (with numpy objects in its meta)
     clean = osp.join(osp.dirname(path), 'clean.pth')
     state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v
@@ -171,14 +178,18 @@ def test_liftedcl_init_cfg_and_load_from_refuse(evil):
     cfg = Config.fromfile(TINY).model
     cfg.backbone.init_cfg = dict(type='Pretrained', checkpoint=path)
     model = MODELS.build(cfg)
-    with pytest.raises(pickle.UnpicklingError) as info:
-        model.init_weights()
-    _assert_refused(str(info.value), marker)
-    # what Runner does for load_from / --resume
-    from mmengine.runner import load_checkpoint
-    with pytest.raises(pickle.UnpicklingError) as info:
-        load_checkpoint(model, path, map_location='cpu')
-    _assert_refused(str(info.value), marker)
+    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+    try:
+        with pytest.raises(UnsafeCheckpointError, match='posix.system') as info:
+            model.init_weights()
+        _assert_refused(str(info.value), marker)
+        # what Runner does for load_from / --resume
+        from mmengine.runner import load_checkpoint
+        with pytest.raises(UnsafeCheckpointError, match='posix.system') as info:
+            load_checkpoint(model, path, map_location='cpu')
+        _assert_refused(str(info.value), marker)
+    finally:
+        os.environ.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
 
 
 def test_extract_backbone_refuses(evil, tmp_path):

@@ -187,3 +187,39 @@ def test_no_box_passing_the_filters_is_an_error(coco, tmp_path, capsys):
     assert run(coco, tmp_path / 'out', '--min-keypoints', '18') == 1
     err = capsys.readouterr().err
     assert 'no person box passed the filters' in err and '--min-keypoints 18' in err
+
+
+def test_crop_names_and_file_names_are_confined():
+    # normal COCO ids keep the names of data prepared before the checks existed
+    assert tool.crop_name(1, 11) == '1_11.jpg'
+    assert tool.crop_name('img-7', 0) == 'img-7_0.jpg'
+    for bad in ('../x', 'a/b', '..', '.hidden', 'a_b', '', 'x' * 65, 1.0, True, None, [1]):
+        with pytest.raises(ValueError, match='is not an integer or a string'):
+            tool.crop_name(bad, 1)
+        with pytest.raises(ValueError, match=r'^id '):
+            tool.crop_name(1, bad)
+    img_dir = '/data/coco/train2017'
+    for ok in ('a.jpg', 'sub/a.jpg', 'sub/../a.jpg'):
+        assert tool.file_name_problem(ok, img_dir) is None
+    for bad, needle in (('../a.jpg', 'leads outside'), ('sub/../../a.jpg', 'leads outside'),
+                        ('/etc/passwd', 'absolute path'), ('.', 'leads outside'),
+                        ('', 'not a non-empty path'), (3, 'not a non-empty path'),
+                        ('a\0.jpg', 'not a non-empty path')):
+        assert needle in tool.file_name_problem(bad, img_dir), bad
+    assert tool.file_name_problem('/elsewhere/a.jpg', img_dir, allow_outside_root=True) is None
+
+
+def test_worker_refuses_unsafe_ids_itself(tmp_path):
+    # the worker checks the crop name again, so a caller bypassing collect_tasks cannot make it
+    # write outside its folder either
+    crop_dir = tmp_path / 'crops'
+    crop_dir.mkdir()
+    image = dict(id='../evil', file_name='x.jpg', width=32, height=32)
+    task = dict(image=image, img_path=str(tmp_path / 'x.jpg'),
+                anns=[dict(id=1, image_id='../evil', bbox=[1, 1, 10, 10])])
+    records, bad, written, skipped = tool._Worker(str(crop_dir), 8, 6, 90)(task)
+    assert (records, written, skipped) == ([], 0, 0)
+    assert bad == [("annotation 1 (image '../evil')",
+                    'image_id \'../evil\' is not an integer or a string of at most 64 letters, '
+                    'digits and "-"')]
+    assert sorted(p.name for p in tmp_path.rglob('*')) == ['crops']

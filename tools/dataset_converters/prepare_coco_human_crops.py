@@ -20,9 +20,16 @@ area-averaged first to avoid aliasing). Writes
   extended box that was cropped, continuous pixel coordinates), ``ann_id`` and ``image_id``.
 
 Every file is written to a temporary name in its folder and renamed, so no half-written file ever
-has a final name. A second run skips crops whose JPEG is complete and redoes any other one.
-Unreadable images and malformed annotations are reported by name at the end; the exit status is
-1 if any failed, unless ``--skip-bad`` is given.
+has a final name; the final files get the mode of a plain ``open()`` (e.g. 0644 under umask 022).
+A second run skips crops whose JPEG is complete and redoes any other one.
+
+The input is untrusted: image and annotation ids must be integers (as in COCO) or strings of
+letters, digits and ``-`` (at most 64), since they make the crop names; the ``file_name`` of an
+image must be a relative path inside ``<coco-root>/<split>/`` (``--allow-outside-root`` lifts
+that); ``bbox``, ``num_keypoints``, ``keypoints``, ``iscrowd`` and ``category_id`` must have
+their COCO types. Any other entry, an unreadable image and a crop name used twice are reported
+at the end as ``annotation <id> (image <image_id>): <field> ...``, never written, and make the
+exit status 1 unless ``--skip-bad`` is given (then they are skipped and counted).
 """
 import argparse
 import glob
@@ -30,8 +37,8 @@ import json
 import math
 import os
 import os.path as osp
+import re
 import sys
-import tempfile
 from multiprocessing import Pool
 
 import cv2
@@ -41,8 +48,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from liftedcl_mm.datasets.transforms.loading import (  # noqa: E402
     decode_image_checked, is_complete_jpeg_file)
+from liftedcl_mm.utils.fileio import TMP_PREFIX, atomic_write  # noqa: E402
 
-TMP_PREFIX = '.tmp_'
+# String ids allowed in crop names: no path separator, no '.', no '_' (the separator of
+# '<image_id>_<ann_id>'), so a name can neither leave the crop folder nor be ambiguous.
+SAFE_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9-]{0,63}')
 
 
 def extend_box(x: float, y: float, w: float, h: float, aspect: float = 4. / 3.):
@@ -89,83 +99,229 @@ def crop_box(img: np.ndarray, box, out_h: int, out_w: int) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=osp.splitext(path)[1],
-                               dir=osp.dirname(path))
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _show(value, limit: int = 200) -> str:
+    """A value as a report shows it: integers plainly, anything else (strings too) as its repr,
+    so that ``1`` and ``'1'`` read differently; shortened to ``limit`` characters."""
+    text = str(value) if _integer(value) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def _id_key(value):
+    """Sort key for ids that may mix integers and strings (integers first)."""
+    return (isinstance(value, str), value)
+
+
+def id_problem(field: str, value):
+    """Why ``value`` cannot be the id ``field`` of a crop name, or None when it can.
+
+    Ids are integers (as in COCO) or strings matching :data:`SAFE_ID`; anything else could put a
+    path separator, ``..`` or an ambiguous ``_`` into ``<image_id>_<ann_id>.jpg``.
+    """
+    if _integer(value) or (isinstance(value, str) and SAFE_ID.fullmatch(value)):
+        return None
+    return (f'{field} {_show(value)} is not an integer or a string of at most 64 letters, '
+            'digits and "-"')
+
+
+def crop_name(image_id, ann_id) -> str:
+    """File name ``<image_id>_<ann_id>.jpg`` of a crop; raises ValueError for unsafe ids."""
+    for field, value in (('image_id', image_id), ('id', ann_id)):
+        problem = id_problem(field, value)
+        if problem is not None:
+            raise ValueError(problem)
+    return f'{image_id}_{ann_id}.jpg'
+
+
+def file_name_problem(file_name, img_dir: str, allow_outside_root: bool = False):
+    """Why an image's ``file_name`` is not a readable path inside ``img_dir``, or None.
+
+    The check is on the path as written (absolute, or leading out through ``..``); symbolic
+    links inside the image folder are the user's own setup and are followed.
+    """
+    if not isinstance(file_name, str) or not file_name or '\0' in file_name:
+        return f'file_name {_show(file_name)} is not a non-empty path string'
+    if allow_outside_root:
+        return None
+    hint = f'images are read only from inside {img_dir} (pass --allow-outside-root to allow it)'
+    if osp.isabs(file_name):
+        return f'file_name {file_name!r} is an absolute path; {hint}'
+    norm = osp.normpath(file_name)
+    if norm in (os.curdir, os.pardir) or norm.startswith(os.pardir + os.sep):
+        return f'file_name {file_name!r} leads outside the image folder; {hint}'
+    return None
+
+
 def check_annotation(ann: dict, img_w: float, img_h: float):
-    """Reason why a person annotation is malformed, or None when it is usable."""
+    """Reason why a person annotation is malformed, or None when it is usable.
+
+    The reason starts with the field at fault.
+    """
     for key in ('id', 'image_id', 'bbox'):
         if key not in ann:
             return f'missing key "{key}"'
+    problem = id_problem('id', ann['id'])
+    if problem is not None:
+        return problem
     box = ann['bbox']
     if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(map(_number, box)):
-        return f'bbox {box!r} is not 4 finite numbers'
+        return f'bbox {_show(box)} is not 4 finite numbers'
     x, y, w, h = box
     if w <= 0 or h <= 0:
         return f'bbox {box!r} has zero or negative size'
     if x >= img_w or y >= img_h or x + w <= 0 or y + h <= 0:
         return f'bbox {box!r} lies outside the {img_w}x{img_h} image'
+    nkpt = ann.get('num_keypoints')
+    # None (JSON null) reads as absent, as before; integral floats are what some tools write.
+    if nkpt is not None and not (_number(nkpt) and nkpt >= 0 and nkpt == int(nkpt)):
+        return f'num_keypoints {_show(nkpt)} is not a non-negative integer'
+    kpts = ann.get('keypoints')
+    if kpts is None:
+        return None
+    if not isinstance(kpts, list):
+        return f'keypoints {_show(kpts, 80)} is a {type(kpts).__name__}, not a list'
+    if len(kpts) % 3:
+        return f'keypoints has {len(kpts)} values, not (x, y, visibility) triples'
+    for i, value in enumerate(kpts):
+        if not _number(value):
+            return f'keypoints[{i}] {_show(value, 80)} is not a finite number'
     return None
 
 
-def collect_tasks(ann_file: str, img_dir: str, min_keypoints: int, min_box_size: float):
+def _image_name(img: dict, index: int) -> str:
+    name = f'image entry {_show(img["id"])}' if 'id' in img else f'image entry #{index}'
+    if isinstance(img.get('file_name'), str):
+        name += f' ({img["file_name"][:100]})'
+    return name
+
+
+def _annotation_name(ann: dict) -> str:
+    ann_id = _show(ann['id']) if 'id' in ann else '?'
+    image_id = _show(ann['image_id']) if 'image_id' in ann else '?'
+    return f'annotation {ann_id} (image {image_id})'
+
+
+def collect_tasks(ann_file: str, img_dir: str, min_keypoints: int, min_box_size: float,
+                  allow_outside_root: bool = False):
     """Read the COCO file and group the kept person boxes by image.
 
+    Args:
+        ann_file (str): COCO keypoint annotation file.
+        img_dir (str): Folder the ``file_name`` of every image is relative to.
+        min_keypoints (int): Keep boxes with at least this many labelled keypoints.
+        min_box_size (float): Keep boxes whose sides are at least this long.
+        allow_outside_root (bool): Accept absolute ``file_name`` and ones leading out of
+            ``img_dir``. Defaults to False.
+
     Returns:
-        tuple: (tasks, bad, num_kept) with tasks a list of dicts ``(image, anns)`` and bad a list
-        of ``(name, reason)`` for malformed entries.
+        tuple: (tasks, bad, num_kept) with tasks a list of dicts ``(image, img_path, anns)`` and
+        bad a list of ``(name, reason)`` for malformed entries.
     """
     try:
         with open(ann_file, 'r') as f:
             coco = json.load(f)
-    except json.JSONDecodeError as err:
+    except (ValueError, RecursionError) as err:  # bad JSON or UTF-8, absurd nesting
         raise ValueError(f'annotation file {ann_file} is not valid JSON: {err}') from err
     if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
             not isinstance(coco.get('annotations'), list):
         raise ValueError(f'annotation file {ann_file} lacks the COCO "images"/"annotations" lists')
-    person_ids = {c.get('id') for c in coco.get('categories', []) if c.get('name') == 'person'}
+    categories = coco.get('categories', [])
+    if not isinstance(categories, list):
+        raise ValueError(f'annotation file {ann_file}: "categories" is a '
+                         f'{type(categories).__name__}, not a list')
+    # Odd category entries are ignored: they only decide which boxes are persons.
+    person_ids = {
+        c['id'] for c in categories if isinstance(c, dict) and c.get('name') == 'person'
+        and isinstance(c.get('id'), (int, str))
+    }
     if not person_ids:
         person_ids = {1}  # COCO's person category id
 
     bad = []
     images = {}
-    for img in coco['images']:
-        missing = [k for k in ('id', 'file_name', 'width', 'height') if k not in img]
-        if missing:
-            bad.append((f'image entry {img.get("id", img.get("file_name", "?"))}',
-                        f'missing keys {missing}'))
+    # Hashable ids of image entries that were reported, to tell their annotations why.
+    bad_image_ids = set()
+    for index, img in enumerate(coco['images']):
+        if not isinstance(img, dict):
+            bad.append((f'image entry #{index}', f'is a {type(img).__name__}, not a JSON object'))
             continue
-        if not (_number(img['width']) and _number(img['height'])) or img['width'] <= 0 or \
-                img['height'] <= 0:
-            bad.append((f'image entry {img["id"]} ({img["file_name"]})',
-                        f'size {img["width"]!r}x{img["height"]!r} is not positive numbers'))
+        name = _image_name(img, index)
+        missing = [k for k in ('id', 'file_name', 'width', 'height') if k not in img]
+        problem = f'missing keys {missing}' if missing else id_problem('id', img['id'])
+        if problem is None:
+            problem = file_name_problem(img['file_name'], img_dir, allow_outside_root)
+        if problem is None and (not (_number(img['width']) and _number(img['height']))
+                                or img['width'] <= 0 or img['height'] <= 0):
+            problem = (f'width {_show(img["width"])} / height {_show(img["height"])} are not '
+                       'positive numbers')
+        if problem is None and img['id'] in images:
+            problem = f'id {_show(img["id"])} is used by an earlier image entry too'
+        if problem is not None:
+            bad.append((name, problem))
+            if isinstance(img.get('id'), (int, str)):
+                bad_image_ids.add(img['id'])
             continue
         images[img['id']] = img
 
     by_image = {}
+    owners = {}  # crop name -> annotation that takes it
     num_kept = 0
-    for ann in coco['annotations']:
-        if ann.get('category_id', 1) not in person_ids or ann.get('iscrowd', 0):
+    for index, ann in enumerate(coco['annotations']):
+        if not isinstance(ann, dict):
+            bad.append((f'annotation #{index}', f'is a {type(ann).__name__}, not a JSON object'))
             continue
-        name = f'annotation {ann.get("id", "?")} (image {ann.get("image_id", "?")})'
-        img = images.get(ann.get('image_id'))
+        name = _annotation_name(ann)
+        category = ann.get('category_id', 1)
+        if not isinstance(category, (int, str)):
+            bad.append((name, f'category_id {_show(category)} is not an integer'))
+            continue
+        if category not in person_ids:
+            # '1' for 1 (or the reverse) is a typing mistake, not another category: say so
+            # instead of silently dropping the box.
+            twin = str(category) if _integer(category) else \
+                int(category) if category.isascii() and category.isdigit() else None
+            if twin in person_ids:
+                kinds = ('an integer', 'a string') if _integer(category) else \
+                    ('a string', 'an integer')
+                bad.append((name, f'category_id {_show(category)} is {kinds[0]}, the person '
+                            f'category id {_show(twin)} is {kinds[1]}'))
+            continue
+        crowd = ann.get('iscrowd', 0)
+        if crowd not in (0, 1):
+            bad.append((name, f'iscrowd {_show(crowd)} is not 0 or 1'))
+            continue
+        if crowd:
+            continue
+        if 'image_id' not in ann:
+            bad.append((name, 'missing key "image_id"'))
+            continue
+        image_id = ann['image_id']
+        problem = id_problem('image_id', image_id)
+        if problem is not None:
+            bad.append((name, problem))
+            continue
+        img = images.get(image_id)
         if img is None:
-            bad.append((name, 'refers to an unknown or malformed image entry'))
+            twin = str(image_id) if _integer(image_id) else \
+                int(image_id) if image_id.isdigit() else None
+            if image_id in bad_image_ids:
+                reason = (f'refers to a malformed image entry (image_id {_show(image_id)}, '
+                          'reported on its own line)')
+            elif twin is not None and twin in images:
+                kinds = ('an integer', 'a string') if _integer(image_id) else \
+                    ('a string', 'an integer')
+                reason = (f'refers to an unknown image: image_id {_show(image_id)} is '
+                          f'{kinds[0]}, image entry {_show(twin)} has {kinds[1]} id')
+            else:
+                reason = f'refers to an unknown image (no image entry has id {_show(image_id)})'
+            bad.append((name, reason))
             continue
         reason = check_annotation(ann, img['width'], img['height'])
         if reason is not None:
@@ -176,11 +332,19 @@ def collect_tasks(ann_file: str, img_dir: str, min_keypoints: int, min_box_size:
             nkpt = sum(1 for v in ann['keypoints'][2::3] if v > 0)
         if (nkpt or 0) < min_keypoints or min(ann['bbox'][2:]) < min_box_size:
             continue
-        by_image.setdefault(img['id'], []).append(ann)
+        crop = crop_name(image_id, ann['id'])
+        if crop in owners:
+            # Two boxes would share one crop file (a repeated id, or 1 and '1'): the second
+            # one would overwrite the first, or be skipped as already done on a resume.
+            bad.append((name, f'id: crop name {crop} is already taken by {owners[crop]}'))
+            continue
+        owners[crop] = name
+        by_image.setdefault(image_id, []).append(ann)
         num_kept += 1
     tasks = [
         dict(image=images[i], img_path=osp.join(img_dir, images[i]['file_name']),
-             anns=sorted(anns, key=lambda a: a['id'])) for i, anns in sorted(by_image.items())
+             anns=sorted(anns, key=lambda a: _id_key(a['id'])))
+        for i, anns in sorted(by_image.items(), key=lambda item: _id_key(item[0]))
     ]
     return tasks, bad, num_kept
 
@@ -200,7 +364,13 @@ class _Worker:
         written = skipped = 0
         img = None
         for ann in task['anns']:
-            file_name = f'{ann["image_id"]}_{ann["id"]}.jpg'
+            # collect_tasks checked the ids already; checking again here keeps any other caller
+            # of the worker from writing outside crop_dir.
+            try:
+                file_name = crop_name(ann['image_id'], ann['id'])
+            except ValueError as err:
+                bad.append((_annotation_name(ann), str(err)))
+                continue
             out_path = osp.join(self.crop_dir, file_name)
             ext = extend_box(*[float(v) for v in ann['bbox']])
             if is_complete_jpeg_file(out_path):
@@ -224,7 +394,7 @@ class _Worker:
                 if not ok:
                     bad.append((file_name, 'JPEG encoding failed'))
                     continue
-                write_bytes_atomic(out_path, buf.tobytes())
+                atomic_write(out_path, buf.tobytes())
                 written += 1
             records.append(
                 dict(img_path=file_name, src_file=image['file_name'], src_width=image['width'],
@@ -251,12 +421,22 @@ def parse_args(argv=None):
     parser.add_argument('--quality', type=int, default=95, help='JPEG quality')
     parser.add_argument('--skip-bad', action='store_true',
                         help='exit 0 even if some images/annotations failed (they are skipped)')
+    parser.add_argument('--allow-outside-root', action='store_true',
+                        help='read images whose file_name is absolute or leads out of '
+                        '<coco-root>/<split>/ (refused by default: the annotation file could '
+                        'point anywhere)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # The split names output files too: a plain name keeps them inside --out.
+    if not args.split or args.split in (os.curdir, os.pardir) or '/' in args.split or \
+            os.sep in args.split:
+        print(f'error: --split must be a plain folder name like train2017, got {args.split!r}',
+              file=sys.stderr)
+        return 2
     ann_file = osp.join(args.coco_root, 'annotations', f'person_keypoints_{args.split}.json')
     img_dir = osp.join(args.coco_root, args.split)
     if not osp.isfile(ann_file):
@@ -271,7 +451,7 @@ def main(argv=None) -> int:
         return 2
     try:
         tasks, bad, num_kept = collect_tasks(ann_file, img_dir, args.min_keypoints,
-                                             args.min_box_size)
+                                             args.min_box_size, args.allow_outside_root)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
@@ -310,14 +490,14 @@ def main(argv=None) -> int:
             progress.update()
     progress.close()
 
-    records.sort(key=lambda r: (r['image_id'], r['ann_id']))
+    records.sort(key=lambda r: (_id_key(r['image_id']), _id_key(r['ann_id'])))
     ann_out = osp.join(args.out, 'annotations', f'{args.split}.json')
     os.makedirs(osp.dirname(ann_out), exist_ok=True)
     metainfo = dict(
         source=osp.basename(ann_file), split=args.split, crop_size=[args.height, args.width],
         aspect_ratio='height:width = 4:3', min_keypoints=args.min_keypoints,
         min_box_size=args.min_box_size)
-    write_bytes_atomic(ann_out, json.dumps(dict(metainfo=metainfo, data_list=records)).encode())
+    atomic_write(ann_out, json.dumps(dict(metainfo=metainfo, data_list=records)).encode())
 
     print(f'{len(records)} crops listed in {ann_out} ({written} written, {skipped} already '
           f'complete; {num_kept} boxes kept by the filters)')

@@ -31,13 +31,13 @@ import argparse
 import os
 import os.path as osp
 import re
-import tempfile
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
 import torch
 
 from liftedcl_mm.utils.checkpoint import load_checkpoint_safely
+from liftedcl_mm.utils.fileio import atomic_write
 
 # Top-level modules of a (torchvision / MMPose / MMPretrain) ResNet.
 RESNET_MODULES = ('conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4')
@@ -167,18 +167,12 @@ def extract_backbone(checkpoint,
 
 
 def save_atomic(obj, out_path: str) -> None:
-    """``torch.save`` to a temporary file next to ``out_path``, then rename over it."""
-    out_dir = osp.dirname(osp.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=out_dir)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``torch.save`` to a temporary file next to ``out_path``, then rename over it.
+
+    The file gets the mode of a plain ``open()`` under the umask (e.g. 0644), not mkstemp's 0600.
+    """
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    atomic_write(out_path, lambda f: torch.save(obj, f), suffix='.pth')
 
 
 def convert(in_path: str, out_path: str, source: str = 'auto', key_encoder: bool = False) -> dict:
