@@ -14,4 +14,9 @@ from .utils.checkpoint import (register_safe_checkpoint_loader,  # noqa: E402
 register_safe_globals()
 register_safe_checkpoint_loader()
 
+from .utils.pretrained_init import register_checked_pretrained_init  # noqa: E402
+
+# init_cfg Pretrained that leaves most of the module at random is an error, not a warning.
+register_checked_pretrained_init()
+
 __all__ = ['__version__']

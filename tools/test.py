@@ -16,6 +16,7 @@ import liftedcl_mm  # noqa: F401  (registers components and the safe-globals all
 from liftedcl_mm.utils.checkpoint import register_safe_globals
 from liftedcl_mm.utils.launch import (adapt_to_device, parse_args_with_launcher,
                                       setup_cpu_distributed)
+from liftedcl_mm.utils.state_check import StateMismatch, check_test_checkpoint
 
 
 def parse_args(argv=None):
@@ -60,6 +61,10 @@ def main(argv=None):
     # CPU-only torchrun: gloo process group and a DDP wrapper without device_ids
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    try:
+        check_test_checkpoint(runner.model, cfg.load_from)
+    except (StateMismatch, ValueError) as err:
+        sys.exit(f'error: {err}')
     metrics = runner.test()
     if args.out:
         import mmengine

@@ -21,8 +21,10 @@ from mmengine.runner import Runner
 import liftedcl_mm  # noqa: F401
 from liftedcl_mm.utils.checkpoint import (UnsafeCheckpointError, find_unsafe_globals,
                                           register_safe_globals)
-from liftedcl_mm.utils.launch import (adapt_to_device, check_init_checkpoints,
-                                      parse_args_with_launcher, setup_cpu_distributed)
+from liftedcl_mm.utils.launch import (adapt_to_device, check_data_fills_a_batch,
+                                      check_init_checkpoints, parse_args_with_launcher,
+                                      setup_cpu_distributed)
+from liftedcl_mm.utils.state_check import StateMismatch, check_resume_fits
 from liftedcl_mm.utils.work_dir import (check_no_overwrite, resolve_auto_resume,
                                         verify_checkpoint)
 
@@ -196,6 +198,12 @@ def main(argv=None):
         sys.exit(f'error: {err}')
     setup_cpu_distributed(cfg)
     runner = build_runner(cfg)
+    try:
+        check_data_fills_a_batch(runner)
+        if cfg.get('resume') and cfg.get('load_from'):
+            check_resume_fits(runner.model, cfg.load_from)
+    except (StateMismatch, ValueError) as err:
+        sys.exit(f'error: {err}')
     runner.train()
     return runner
 

@@ -120,3 +120,23 @@ def check_init_checkpoints(cfg: Config) -> None:
             f'checkpoint (MoCo v2 ImageNet weights, the LiftedCL authors\' release, a '
             f'liftedcl_mm run), create it with:\n    {CONVERT_HINT.format(path=path)}\n'
             f'or point {key} at an existing file with --cfg-options.')
+
+
+def check_data_fills_a_batch(runner) -> None:
+    """Refuse a training set that cannot fill one batch (builds the train loop early).
+
+    With ``drop_last=True`` such a set gives zero iterations: the epoch loop "trains" empty
+    epochs and the iteration loop dies with a bare ``StopIteration``.
+
+    Raises:
+        ValueError: With the dataset size, batch size, process count and the fixes.
+    """
+    loader = runner.train_loop.dataloader
+    if len(loader) > 0:
+        return
+    size = len(loader.dataset)
+    raise ValueError(
+        f'the training set has {size} samples, fewer than one batch of {loader.batch_size} per '
+        f'process x {runner.world_size} process(es) with drop_last=True, so no iteration can '
+        'run. Add data, lower train_dataloader.batch_size, or set '
+        'train_dataloader.drop_last=False.')
