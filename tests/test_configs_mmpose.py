@@ -152,7 +152,9 @@ def test_tiny_demo_initialises_from_real_liftedcl_checkpoint(tmp_path):
 
     cfg = _cfg('simplebaseline_tiny_demo.py')
     assert cfg.model.backbone.init_cfg.checkpoint == 'work_dirs/demo/backbone.pth'
-    assert cfg.train_dataloader.dataset.data_root == 'data/demo/coco/'
+    # relative to the config file, so it is found from any working directory
+    assert osp.realpath(cfg.train_dataloader.dataset.data_root) == osp.realpath(
+        osp.join(ROOT, 'data', 'demo', 'coco'))
     assert cfg.val_evaluator.type == 'CocoMetric'
     cfg.merge_from_dict({'model.backbone.init_cfg.checkpoint': str(out)})  # as --cfg-options
     model = _build(cfg.model)
@@ -162,3 +164,18 @@ def test_tiny_demo_initialises_from_real_liftedcl_checkpoint(tmp_path):
     inputs = torch.zeros(1, 3, *cfg.codec['input_size'][::-1])
     heatmaps = model.head(model.extract_feat(inputs))
     assert tuple(heatmaps.shape[-2:]) == tuple(cfg.codec['heatmap_size'][::-1])
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_every_mmpose_config_saves_atomically(path):
+    import liftedcl_mm  # noqa: F401
+    from mmpose.registry import HOOKS
+    from mmpose.utils import register_all_modules
+
+    from liftedcl_mm.engine.hooks.atomic_checkpoint_hook import AtomicCheckpointHook
+    register_all_modules(init_default_scope=False)
+    hook_cfg = Config.fromfile(path).default_hooks.checkpoint
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        hook = HOOKS.build(hook_cfg)
+    assert isinstance(hook, AtomicCheckpointHook)
+    assert hook.save_best is not None  # MMPose's own best-checkpoint setting is kept

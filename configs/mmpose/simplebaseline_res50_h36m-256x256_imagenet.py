@@ -44,4 +44,7 @@ test_dataloader = val_dataloader
 
 val_evaluator = [dict(type='PCKAccuracy', thr=0.5, norm_item='bbox'), dict(type='EPE')]
 test_evaluator = val_evaluator
-default_hooks = dict(checkpoint=dict(save_best='PCK', rule='greater'))
+# Atomic saves (safe to kill at any moment), never a checkpoint holding NaN/Inf: as in every
+# liftedcl_mm config (the rest of MMPose's checkpoint settings are kept).
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', save_best='PCK', rule='greater'))

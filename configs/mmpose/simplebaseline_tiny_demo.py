@@ -6,7 +6,8 @@
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 _base_ = ['./simplebaseline_res50_coco-256x192_imagenet.py']
 
-data_root = 'data/demo/coco/'
+# relative to this file (see configs/_base_/datasets/demo_human_crops.py)
+data_root = '{{ fileDirname }}/../../data/demo/coco/'
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2)
 
 model = dict(

@@ -255,17 +255,20 @@ def test_mim_train_runs_package_train_script(tmp_path):
     """``mim train liftedcl_mm CONFIG`` runs liftedcl_mm/.mim/tools/train.py.
 
     mim finds the package through ``get_installed_path``; it is pointed at the imported package
-    (what a ``setup.py develop``/regular install gives), the rest is mim's own code path.
+    (what a ``setup.py develop``/regular install gives), the rest is mim's own code path. It runs
+    from a folder outside the repository with the package's copy of the config, so the shipped
+    demo data must be found relative to the config, not to the working directory.
     """
     import liftedcl_mm
     pkg_root = osp.dirname(liftedcl_mm.__file__)
     assert osp.realpath(osp.join(pkg_root, '.mim', 'tools', 'train.py')) == osp.realpath(TRAIN)
+    config = osp.join(pkg_root, '.mim', 'configs', 'liftedcl_tiny_demo.py')
     script = textwrap.dedent(f'''
         import importlib, sys
         mim_train = importlib.import_module('mim.commands.train')
         mim_train.get_installed_path = lambda package: {pkg_root!r}
         ok, msg = mim_train.train(
-            'liftedcl_mm', {TINY!r}, gpus=0,
+            'liftedcl_mm', {config!r}, gpus=0,
             other_args=('--work-dir', {str(tmp_path / "mim")!r},
                         '--cfg-options', 'train_cfg.max_iters=1'))
         print('MIM', ok, msg)
@@ -273,7 +276,9 @@ def test_mim_train_runs_package_train_script(tmp_path):
     ''')
     env = _env()
     env['PATH'] = f'{osp.dirname(PY)}:{env.get("PATH", "")}'
-    proc = subprocess.run([PY, '-c', script], cwd=ROOT, capture_output=True, text=True,
+    outside = tmp_path / 'elsewhere'
+    outside.mkdir()
+    proc = subprocess.run([PY, '-c', script], cwd=str(outside), capture_output=True, text=True,
                           timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert 'MIM True' in proc.stdout

@@ -1,7 +1,9 @@
 # The shipped synthetic demo crops (data/demo/coco_human), small views: seconds on a CPU.
 _base_ = ['./coco_human_crops.py']
 
-data_root = 'data/demo/coco_human/'
+# Relative to this file, so `mim train` from any folder finds the shipped copy (the package's
+# .mim/ holds configs/ and data/demo/ side by side, like the repository).
+data_root = '{{ fileDirname }}/../../../data/demo/coco_human/'
 view_scale = 64
 view_pipeline = _base_.view_pipeline
 view_pipeline[0].scale = view_scale

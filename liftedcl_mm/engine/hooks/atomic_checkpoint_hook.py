@@ -6,6 +6,7 @@ import re
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 
 from liftedcl_mm.registry import HOOKS
 
@@ -73,6 +74,9 @@ def find_nonfinite_tensors(state_dict):
     ]
 
 
+# Also in MMEngine's root registry: MMPose-scoped configs (default_scope='mmpose') reach it
+# through their parent chain; our scope, a child of MMPretrain's, is not visible from there.
+@MMENGINE_HOOKS.register_module()
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """A :class:`CheckpointHook` whose checkpoints survive being killed at any moment.
