@@ -9,11 +9,13 @@ from mmengine.structures import InstanceData, PixelData
 from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
 from liftedcl_mm.models.heads import LiftingHeatmapHead
 from liftedcl_mm.models.losses import KinematicPriorLoss
-from liftedcl_mm.models.losses.kinematic_prior import polar_angle_ranges
+from liftedcl_mm.models.losses.kinematic_prior import joint_angle_ranges, polar_angle_ranges
 from liftedcl_mm.registry import MODELS
 from liftedcl_mm.skeleton.h36m import H36M_BONES, H36M_TEMPLATE_BONES
 
 HEAD_BONE = H36M_BONES.index((9, 10))  # neck_base -> head
+NECK_BONE = H36M_BONES.index((8, 9))  # thorax -> neck_base
+R_THIGH = H36M_BONES.index((1, 2))  # right_hip -> right_knee
 R_SHIN = H36M_BONES.index((2, 3))  # right_knee -> right_foot
 
 
@@ -42,10 +44,12 @@ def _naive_length_penalty(joints, lo=0.9, hi=1.1):
 
 def test_zero_on_prior_samples_and_template():
     loss = KinematicPriorLoss(reduction='none', angle_margin=0.0)
-    skeletons = torch.from_numpy(sample_skeletons(5000, seed=3))
-    length_pen, angle_pen = loss.components(skeletons)
-    assert float(length_pen.max()) == 0.0
-    assert float(angle_pen.max()) == 0.0
+    for distributions in (None, 'uniform'):  # the ranges hold over the whole support
+        kwargs = {} if distributions is None else dict(distributions=distributions)
+        skeletons = torch.from_numpy(sample_skeletons(5000, seed=3, **kwargs))
+        length_pen, angle_pen = loss.components(skeletons)
+        assert float(length_pen.max()) == 0.0
+        assert float(angle_pen.max()) == 0.0
     template = torch.from_numpy(_from_bones(_template())).float()[None]
     assert float(KinematicPriorLoss()(template)) == 0.0
     # any scale and any yaw of a plausible skeleton stays plausible
@@ -53,6 +57,32 @@ def test_zero_on_prior_samples_and_template():
     rot = torch.tensor([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0],
                         [0, 0, 1.]])
     assert float(KinematicPriorLoss()(template @ rot.T * 7.5)) == 0.0
+
+
+def _brute_force_joint_angles(joints):
+    """Joint angles (N, 16) in degrees by a naive loop: to the parent bone, or to +Z."""
+    out = np.zeros((len(joints), 16))
+    for n, skel in enumerate(joints):
+        for k, (parent, child) in enumerate(H36M_BONES):
+            bone = skel[child] - skel[parent]
+            grand = [p for p, c in H36M_BONES if c == parent]
+            ref = np.array([0, 0, 1.0]) if not grand else skel[parent] - skel[grand[0]]
+            cos = bone @ ref / np.linalg.norm(bone) / np.linalg.norm(ref)
+            out[n, k] = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+    return out
+
+
+def test_ranges_are_tight_enough_to_mean_something():
+    joint = np.degrees(joint_angle_ranges())
+    polar = np.degrees(polar_angle_ranges())
+    # The knee flexes 0..150 deg (plus 1 deg of grid slack), a thigh never points upwards.
+    assert joint[R_SHIN, 0] == 0 and joint[R_SHIN, 1] == pytest.approx(151.0)
+    assert 75 < polar[R_THIGH, 0] < 90
+    # Sampled skeletons reach close to the range ends, so the ranges are not loose there.
+    angles = _brute_force_joint_angles(sample_skeletons(3000, seed=1, distributions='uniform'))
+    assert angles[:, R_SHIN].max() > joint[R_SHIN, 1] - 6
+    assert angles[:, HEAD_BONE].max() > joint[HEAD_BONE, 1] - 6
+    assert np.all(angles <= joint[:, 1] + 1e-6) and np.all(angles >= joint[:, 0] - 1e-6)
 
 
 def test_stretched_bone_hand_computed_and_growing():
@@ -81,24 +111,44 @@ def test_stretched_bone_hand_computed_and_growing():
 def test_over_bent_joint_hand_computed_and_growing():
     margin = 2.0
     loss = KinematicPriorLoss(angle_margin=margin, length_weight=0.0)
-    # head on the neck: |a| <= 45, |b| <= 30 -> at most arccos(cos 45 cos 30) from vertical
-    max_dev = math.degrees(math.acos(math.cos(math.radians(45)) * math.cos(math.radians(30))))
-    assert math.degrees(polar_angle_ranges()[HEAD_BONE, 1]) == pytest.approx(max_dev, abs=1e-6)
+    # Head on the neck (template tilted t0 forward, head template vertical): the head at
+    # Rx(a) Ry(b) z makes cos(angle) = cos(b) cos(a + t0) with the neck, so over |a| <= 45,
+    # |b| <= 30 the largest angle is acos(cos 30 cos(45 + t0)); the 1-degree grid adds half a
+    # step per swept axis (a and b; the spin c is skipped): +1 deg.
+    neck = H36M_TEMPLATE_BONES[NECK_BONE]
+    t0 = math.degrees(math.atan2(neck[1], neck[2]))
+    max_dev = math.degrees(math.acos(math.cos(math.radians(30)) * math.cos(math.radians(45 + t0))))
+    assert math.degrees(joint_angle_ranges()[HEAD_BONE, 1]) == pytest.approx(max_dev + 1, abs=1e-6)
+    assert math.degrees(polar_angle_ranges()[HEAD_BONE, 1]) > 175  # the polar term stays silent
     values = []
-    for tilt in (40.0, 90.0, 120.0, 170.0):
+    for tilt in (40.0, 90.0, 140.0, 170.0, -60.0):
         bones = _template()
         length = np.linalg.norm(bones[HEAD_BONE])
         t = math.radians(tilt)
         bones[HEAD_BONE] = length * np.array([0.0, math.sin(t), math.cos(t)])
         value = float(loss(torch.from_numpy(_from_bones(bones)).float()[None]))
-        expected = max(math.radians(tilt) - math.radians(max_dev + margin), 0) ** 2 / 16
+        # The head and the neck lie in the same sagittal plane: their angle is |tilt - t0|.
+        expected = max(math.radians(abs(tilt - t0)) - math.radians(max_dev + 1 + margin),
+                       0) ** 2 / 16
         assert value == pytest.approx(expected, rel=1e-4, abs=1e-9)
         values.append(value)
-    assert values[0] == 0.0 and 0 < values[1] < values[2] < values[3]
-    # a shin pointing up (knee bent beyond anything the table allows) is penalised
+    assert values[0] == values[1] == 0.0 and 0 < values[2] < values[3]
+    assert values[4] > 0  # bent backwards 100 deg from the neck
+    # A shin pointing up (knee folded 180 deg) exceeds the knee's 150 (+1) deg.
     bones = _template()
     bones[R_SHIN] *= -1
-    assert float(loss(torch.from_numpy(_from_bones(bones)).float()[None])) > 0.1
+    expected = (math.pi - math.radians(151 + margin)) ** 2 / 16
+    assert float(loss(torch.from_numpy(_from_bones(bones)).float()[None])) == pytest.approx(
+        expected, rel=1e-4)
+    # A leg pointing up (straight knee): the thigh's joint angle to the hip bone is still 90 deg
+    # (allowed), the polar term catches it.
+    bones = _template()
+    bones[R_THIGH] *= -1
+    bones[R_SHIN] *= -1
+    lo = polar_angle_ranges()[R_THIGH, 0] - math.radians(margin)
+    expected = lo ** 2 / 16  # polar angle 0
+    value = float(loss(torch.from_numpy(_from_bones(bones)).float()[None]))
+    assert value == pytest.approx(expected, rel=1e-3)
 
 
 def test_gradient_and_shapes():
@@ -113,17 +163,17 @@ def test_gradient_and_shapes():
     assert torch.isfinite(grad).all()
     assert grad[0].abs().max() == 0  # plausible skeleton: no gradient
     assert grad[1].abs().max() > 0 and grad[2, 10].abs().max() > 0
-    # the gradient step reduces the penalty
+    # a gradient step that moves no joint by more than 1 mm reduces the penalty
     with torch.no_grad():
-        stepped = joints - 1e6 * grad
-    assert float(loss(stepped)) < float(value)
+        stepped = joints - grad / grad.abs().max()
+    assert float(loss(stepped)) < float(value.detach())
     # degenerate input (all joints equal) stays finite
     zeros = torch.zeros(2, 17, 3, requires_grad=True)
     loss(zeros).backward()
     assert torch.isfinite(zeros.grad).all()
     per_sample = KinematicPriorLoss(reduction='none')(joints.detach())
     assert per_sample.shape == (3, )
-    assert float(per_sample.mean()) == pytest.approx(float(value), rel=1e-6)
+    assert float(per_sample.mean()) == pytest.approx(float(value.detach()), rel=1e-6)
     with pytest.raises(ValueError, match=r'\(N, 17, 3\)'):
         loss(torch.zeros(2, 16, 3))
     with pytest.raises(ValueError, match='length_range'):
@@ -167,8 +217,9 @@ def test_lifting_heatmap_head_losses():
     joints = head.lift(feats)
     assert joints.shape == (2, 17, 3)
     expected = 0.5 * KinematicPriorLoss()(joints)
-    assert float(losses['loss_kinematic']) == pytest.approx(float(expected), rel=1e-6)
-    assert float(losses['loss_kinematic']) > 0  # a random lifting net is implausible
+    assert float(losses['loss_kinematic'].detach()) == pytest.approx(float(expected.detach()),
+                                                                     rel=1e-6)
+    assert float(losses['loss_kinematic'].detach()) > 0  # a random lifting net is implausible
     losses['loss_kinematic'].backward()
     assert head.lifting_head.fc_in.weight.grad.abs().sum() > 0
     assert feats[0].grad.abs().sum() > 0  # the prior reaches the backbone features

@@ -51,7 +51,8 @@ def face_points(skel: np.ndarray) -> np.ndarray:
     left[2] = 0.0
     left /= np.linalg.norm(left) + 1e-9
     up = np.array([0.0, 0.0, 1.0])
-    fwd = np.cross(up, left)  # +X left, +Z up -> +Y forward
+    # Right-handed body frame: forward = up x right = left x up (left -X, up +Z -> +Y).
+    fwd = np.cross(left, up)
     size = np.linalg.norm(skel[10] - skel[9])
     centre = 0.5 * (skel[9] + skel[10])
     return np.stack([
@@ -125,12 +126,14 @@ def make_image(rng: np.random.Generator, skels: np.ndarray, h: int, w: int, imag
         height_px = rng.uniform(0.45, 0.85) * h
         zs = skel[:, 2]
         scale = height_px / (zs.max() - zs.min() + 1e-9)
-        # Camera in front of the +Y-facing template: image u = X, v = -Z, depth = -Y.
+        # Orthographic camera at +Y looking along -Y (in front of a +Y-facing subject), image
+        # up +Z: its right is -X, so image u = -X, v = -Z, depth = -Y. A proper view, never a
+        # mirror: the subject's left (-X) shows on the image's right when it faces the camera.
         cx = rng.uniform(0.2, 0.8) * w
         cy = rng.uniform(0.45, 0.6) * h
         face = face_points(skel)
         pts3d = np.concatenate([skel, face])
-        u = cx + scale * (pts3d[:, 0] - skel[0, 0])
+        u = cx - scale * (pts3d[:, 0] - skel[0, 0])
         v = cy - scale * (pts3d[:, 2] - 0.5 * (zs.max() + zs.min()))
         people.append((np.stack([u, v], 1), -scale * pts3d[:, 1], scale, skel))
     # Farther figures (larger mean depth) first, so nearer ones occlude them.

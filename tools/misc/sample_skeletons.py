@@ -1,12 +1,19 @@
-"""Sample plausible 3D skeletons (paper App. B) to a ``.npy`` file, optionally with a plot.
+"""Sample plausible 3D skeletons (paper App. B), or convert a skeleton file; check and plot them.
 
-Example::
+Examples::
 
-    python tools/misc/sample_skeletons.py --num 10000 --seed 0 --out skel.npy --vis skel.png
+    # sample 10 000 skeletons, print their statistics, plot the first ones
+    python tools/misc/sample_skeletons.py --num 10000 --seed 0 --out skel.npy --stats --vis skel.png
+    # the authors' released prior (vertical -Y), converted into our frame
+    python tools/misc/sample_skeletons.py --from-file norm_joints.pt --up=-y --out authors.npy \\
+        --stats
 
-The file holds ``(N, 17, 3)`` float32 joints in MMPose's H36M order, each skeleton of unit
-Frobenius norm (frame: +X subject's left, +Y forward, +Z up). ``--vis`` draws the first skeletons
-from the front, the side and the top so that a human can judge their plausibility.
+The ``.npy`` holds ``(N, 17, 3)`` float32 joints in MMPose's H36M order, each skeleton with the
+root at the origin and unit Frobenius norm, in our right-handed frame (the subject faces +Y, +Z
+up, subject's right +X). ``--stats`` prints the statistics of ``liftedcl_mm/skeleton/stats.py``
+against their targets (PASS / FAIL). ``--vis`` draws the first skeletons from the front, the
+right side and the top, each turned about the vertical to face +Y first (left bones blue, right
+bones red; from the front the subject's left is on the viewer's right).
 """
 import argparse
 import os.path as osp
@@ -16,70 +23,139 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from liftedcl_mm.datasets.skeleton_prior import sample_skeletons, save_npy_atomic  # noqa: E402
-from liftedcl_mm.skeleton.h36m import H36M_BONE_COLORS, H36M_BONES  # noqa: E402
+from liftedcl_mm.datasets.skeleton_prior import (load_skeleton_file,  # noqa: E402
+                                                 rotate_about_vertical, sample_skeletons,
+                                                 save_npy_atomic)
+from liftedcl_mm.skeleton import (H36M_BONE_COLORS, H36M_BONES,  # noqa: E402
+                                  H36M_JOINT_NAMES, check_prior_statistics, format_statistics,
+                                  prior_statistics)
 
-# Views as (name, horizontal axis, vertical axis, horizontal sign) of the +X left/+Y fwd/+Z up
-# frame: seen from the front the subject's left (+X) is on the viewer's right; the side view looks
-# at the subject's left side (forward to the right); the top view looks down with forward up.
-_VIEWS = (('front', 0, 2, 1.0), ('side (left)', 1, 2, 1.0), ('top', 0, 1, 1.0))
+# Views as (name, image-right axis, image-up axis) in our frame (facing +Y, +Z up, right +X):
+# front: a camera at +Y looking along -Y, its right is -X (the subject's left); right side: a
+# camera at +X looking along -X, its right is +Y (the subject faces right); top: looking down
+# along -Z with the subject's front up in the image, its right is +X.
+VIEWS = (
+    ('front', (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+    ('right side', (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    ('top', (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+)
+_HEAD = H36M_JOINT_NAMES.index('head')
+_RIGHT_HIP, _LEFT_HIP = H36M_JOINT_NAMES.index('right_hip'), H36M_JOINT_NAMES.index('left_hip')
 
 
-def plot_skeletons(skeletons: np.ndarray, out_file: str, num: int = 8) -> None:
-    """Save a grid: one row per skeleton, columns front / side / top (left side in blue).
+def face_front(skeletons: np.ndarray) -> np.ndarray:
+    """Turn each skeleton about +Z so that its hip line (left -> right hip) points to +X.
+
+    The subject then faces +Y (right-handed), so the fixed views show its front, right side
+    and top whatever yaw the prior gave it.
 
     Args:
-        skeletons (np.ndarray): ``(N, 17, 3)`` joints.
+        skeletons (np.ndarray): ``(N, 17, 3)`` joints, +Z up.
+
+    Returns:
+        np.ndarray: ``(N, 17, 3)`` float32.
+    """
+    right = skeletons[:, _RIGHT_HIP] - skeletons[:, _LEFT_HIP]
+    yaw = np.degrees(np.arctan2(right[:, 1], right[:, 0]))
+    return rotate_about_vertical(skeletons, -yaw)
+
+
+def project(skeleton: np.ndarray, view) -> np.ndarray:
+    """Image coordinates ``(17, 2)`` (x to the viewer's right, y up) of one view of ``VIEWS``."""
+    _, right, up = view
+    return np.stack([skeleton @ np.asarray(right), skeleton @ np.asarray(up)], -1)
+
+
+def plot_skeletons(skeletons: np.ndarray, out_file: str, num: int = 8, turn_to_front: bool = True,
+                   return_fig: bool = False):
+    """Save a grid: one row per skeleton, columns front / right side / top.
+
+    Args:
+        skeletons (np.ndarray): ``(N, 17, 3)`` joints, +Z up.
         out_file (str): PNG file to write.
         num (int): Number of skeletons drawn (the first ones).
+        turn_to_front (bool): Turn each skeleton to face +Y first (:func:`face_front`).
+        return_fig (bool): Return the matplotlib figure (open) instead of closing it.
     """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     num = min(num, len(skeletons))
-    fig, axes = plt.subplots(num, len(_VIEWS), figsize=(2.2 * len(_VIEWS), 2.2 * num),
+    shown = face_front(skeletons[:num]) if turn_to_front else skeletons[:num]
+    fig, axes = plt.subplots(num, len(VIEWS), figsize=(2.2 * len(VIEWS), 2.2 * num),
                              squeeze=False)
-    lim = float(np.abs(skeletons[:num]).max()) * 1.05
+    lim = float(np.abs(shown).max()) * 1.05
     for row in range(num):
-        skel = skeletons[row]
-        for col, (name, hor, ver, sign) in enumerate(_VIEWS):
+        for col, view in enumerate(VIEWS):
             ax = axes[row][col]
+            pts = project(shown[row], view)
             for (parent, child), color in zip(H36M_BONES, H36M_BONE_COLORS):
-                ax.plot(sign * skel[[parent, child], hor], skel[[parent, child], ver],
-                        color=color, lw=2)
-            ax.scatter(sign * skel[10, hor], skel[10, ver], s=25, c='k')  # head
+                ax.plot(pts[[parent, child], 0], pts[[parent, child], 1], color=color, lw=2)
+            ax.scatter(pts[_HEAD, 0], pts[_HEAD, 1], s=25, c='k')
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
             ax.set_aspect('equal')
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(name)
+                ax.set_title(view[0])
     fig.tight_layout()
     fig.savefig(out_file, dpi=80)
+    if return_fig:
+        return fig
     plt.close(fig)
+    return None
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Sample plausible 3D skeletons (H36M-17).')
-    parser.add_argument('--num', type=int, default=10000, help='number of skeletons')
+    parser = argparse.ArgumentParser(
+        description='Sample plausible 3D skeletons (H36M-17) or convert a skeleton file.')
+    parser.add_argument('--num', type=int, default=10000, help='number of skeletons sampled')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
-    parser.add_argument('--out', required=True, help='output .npy file')
-    parser.add_argument('--vis', default=None, help='optional PNG with front/side/top plots')
-    parser.add_argument('--vis-num', type=int, default=8, help='skeletons drawn in --vis')
+    parser.add_argument('--uniform', action='store_true',
+                        help="draw every angle uniformly within its limits (the paper's "
+                        'literal sampling) instead of the natural-pose distributions')
     parser.add_argument('--no-rotate', action='store_true',
                         help='skip the random rotation about the vertical axis')
-    return parser.parse_args(argv)
+    parser.add_argument('--from-file', default=None,
+                        help='load skeletons (.pt/.pth/.npy/.npz, (N, 17, 3)) instead of sampling')
+    parser.add_argument('--up', default='+z',
+                        help="up axis of --from-file: '+z', '-y', ... (write --up=-y)")
+    parser.add_argument('--key', default=None, help='array of a .npz / dict file')
+    parser.add_argument('--out', default=None, help='output .npy file')
+    parser.add_argument('--stats', action='store_true',
+                        help='print the statistics of the skeletons against their targets')
+    parser.add_argument('--vis', default=None, help='PNG with front / side / top plots')
+    parser.add_argument('--vis-num', type=int, default=8, help='skeletons drawn in --vis')
+    args = parser.parse_args(argv)
+    if not (args.out or args.stats or args.vis):
+        parser.error('nothing to do: give --out, --stats and/or --vis')
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.num < 1:
-        raise SystemExit(f'--num must be positive, got {args.num}')
-    skeletons = sample_skeletons(args.num, args.seed, rotate_vertical=not args.no_rotate)
-    save_npy_atomic(args.out, skeletons)
-    print(f'wrote {skeletons.shape} float32 skeletons to {args.out}')
+    if args.from_file:
+        try:
+            skeletons = load_skeleton_file(args.from_file, args.up, args.key)
+        except ValueError as err:
+            raise SystemExit(f'error: {err}')
+        source = f'{args.from_file} (up {args.up}): {len(skeletons)} skeletons'
+    else:
+        if args.num < 1:
+            raise SystemExit(f'--num must be positive, got {args.num}')
+        kwargs = dict(distributions='uniform') if args.uniform else {}
+        skeletons = sample_skeletons(args.num, args.seed, rotate_vertical=not args.no_rotate,
+                                     **kwargs)
+        source = (f'sampled{" uniformly" if args.uniform else ""}: {args.num} skeletons, '
+                  f'seed {args.seed}')
+    if args.out:
+        save_npy_atomic(args.out, skeletons)
+        print(f'wrote {skeletons.shape} float32 skeletons to {args.out}')
+    if args.stats:
+        rows = check_prior_statistics(prior_statistics(skeletons, up_axis='+z'))
+        print(format_statistics(rows, title=source))
     if args.vis:
         plot_skeletons(skeletons, args.vis, args.vis_num)
         print(f'wrote plots to {args.vis}')

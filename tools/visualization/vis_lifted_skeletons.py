@@ -102,7 +102,7 @@ def draw_grid(images_bgr: np.ndarray, joints: np.ndarray, out: str) -> None:
             seg = pose[[parent, child]]
             ax3d.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=color, lw=2)
         ax3d.scatter(pose[:, 0], pose[:, 1], pose[:, 2], s=6, color='gray')
-        # Equal scale on all axes, centred on the skeleton (frame: +Z up).
+        # Equal scale on all axes, centred on the skeleton (frame: facing +Y, +Z up, right +X).
         centre = (pose.max(0) + pose.min(0)) / 2
         radius = max(float(np.ptp(pose, axis=0).max()) / 2, 1e-6)
         for setter, c in zip((ax3d.set_xlim, ax3d.set_ylim, ax3d.set_zlim), centre):
@@ -110,7 +110,9 @@ def draw_grid(images_bgr: np.ndarray, joints: np.ndarray, out: str) -> None:
         ax3d.set_xticklabels([])
         ax3d.set_yticklabels([])
         ax3d.set_zticklabels([])
-        ax3d.view_init(elev=10, azim=-90)
+        # Camera at +Y (azim 90) looking back along -Y: a skeleton facing +Y (our frame, see
+        # liftedcl_mm/skeleton/h36m.py) is seen from the front, its left on the viewer's right.
+        ax3d.view_init(elev=10, azim=90)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.98, bottom=0.02, wspace=0.05)
     out_dir = osp.dirname(osp.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
