@@ -4,6 +4,7 @@ compare two checkpoints tensor by tensor.
 Not imported by ``liftedcl_mm``; a test config lists it in ``custom_imports`` to register the
 hooks.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -217,3 +218,13 @@ def run_python(args, timeout=240) -> subprocess.CompletedProcess:
     """Run ``python *args`` from the repository root, capturing text output."""
     return subprocess.run([sys.executable] + list(args), cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=timeout, env=subprocess_env())
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    """Run the block under the process umask ``mask`` (file-mode tests), then restore it."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)

@@ -1,4 +1,3 @@
-import os
 import os.path as osp
 import pickle
 import shutil
@@ -521,10 +520,8 @@ def test_authors_prior_config_builds_from_a_copy(tmp_path, monkeypatch):
 @pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o077, 0o600)])
 def test_cache_file_mode_follows_umask(tmp_path, umask, mode):
     from liftedcl_mm.datasets.skeleton_prior import save_npy_atomic
-    old = os.umask(umask)
-    try:
+    from liftedcl_mm.testing.reliability import umask as umask_set
+    with umask_set(umask):
         save_npy_atomic(str(tmp_path / 'skel.npy'), np.zeros((2, 17, 3), np.float32))
-    finally:
-        os.umask(old)
     assert (tmp_path / 'skel.npy').stat().st_mode & 0o777 == mode
     assert [p.name for p in tmp_path.iterdir()] == ['skel.npy']  # no temporary file left

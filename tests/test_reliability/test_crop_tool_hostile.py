@@ -7,7 +7,6 @@ Sections follow the problems found:
 2. crops and the annotation json were ``-rw-------`` whatever the umask;
 3. wrongly typed annotation fields raised tracebacks that did not name the entry.
 """
-import contextlib
 import json
 import os
 import os.path as osp
@@ -16,6 +15,8 @@ import stat
 import sys
 
 import pytest
+
+from liftedcl_mm.testing.reliability import umask
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_COCO = osp.join(ROOT, 'data', 'demo', 'coco')
@@ -69,15 +70,6 @@ def _line(err, prefix):
     lines = [line.strip() for line in err.splitlines() if line.strip().startswith(prefix)]
     assert len(lines) == 1, (prefix, err)
     return lines[0]
-
-
-@contextlib.contextmanager
-def _umask(mask):
-    old = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 # ====================================================== 1. writes and reads outside the roots
@@ -252,7 +244,7 @@ def test_1_ids_giving_one_crop_name_twice_are_reported(tmp_path, capsys):
 def test_2_crops_and_json_get_the_umask_mode(tmp_path, mask, mode):
     root, _ = _coco(tmp_path, num_images=2)
     out = tmp_path / 'out'
-    with _umask(mask):
+    with umask(mask):
         assert _run(root, out) == 0
     files = list((out / 'crops' / 'train2017').iterdir())
     files.append(out / 'annotations' / 'train2017.json')

@@ -1,7 +1,6 @@
 """``atomic_write``: complete files only, with the mode a plain ``open()`` gives (problem 2 of the
 crop tool: mkstemp left every output ``-rw-------``)."""
 import builtins
-import contextlib
 import importlib.util
 import os
 import os.path as osp
@@ -13,19 +12,11 @@ import pytest
 import torch
 
 from liftedcl_mm.utils import atomic_write, umask_mode
+from liftedcl_mm.testing.reliability import umask
 from liftedcl_mm.utils.fileio import TMP_PREFIX, current_umask
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 EXTRACT = osp.join(ROOT, 'tools', 'model_converters', 'extract_backbone.py')
-
-
-@contextlib.contextmanager
-def _umask(mask):
-    old = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def _mode(path):
@@ -44,7 +35,7 @@ def _plain_open_mode(folder):
 
 @pytest.mark.parametrize('mask,mode', [(0o022, 0o644), (0o077, 0o600), (0o027, 0o640)])
 def test_mode_follows_the_umask(tmp_path, mask, mode):
-    with _umask(mask):
+    with umask(mask):
         assert current_umask() == mask
         assert umask_mode() == mode and umask_mode(0o777) == 0o777 & ~mask
         atomic_write(str(tmp_path / 'a.bin'), b'abc')
@@ -66,7 +57,7 @@ def test_umask_read_without_proc(monkeypatch):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(builtins, 'open', no_proc)
-    with _umask(0o027):
+    with umask(0o027):
         assert current_umask() == 0o027
         assert current_umask() == 0o027
 
@@ -117,7 +108,7 @@ def test_extract_backbone_output_follows_the_umask(tmp_path, mask, mode):
     spec.loader.exec_module(tool)
     state = OrderedDict(w=torch.arange(4.))
     out = tmp_path / 'sub' / 'backbone.pth'
-    with _umask(mask):
+    with umask(mask):
         tool.save_atomic(state, str(out))
     assert _mode(out) == mode
     assert torch.equal(torch.load(out, weights_only=True)['w'], state['w'])
