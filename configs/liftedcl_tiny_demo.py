@@ -15,18 +15,15 @@ model = dict(
     neck=dict(in_channels=64, hid_channels=64, out_channels=32),
     equiv_neck=dict(in_channels=64, hid_channels=64, out_channels=32),
     lifting_head=dict(in_channels=64, hid_channels=32),
-    discriminator=dict(hid_channels=32),
+    discriminator=dict(hid_channels=32, fuse_channels=16),  # the authors' 256/128 ratio
     prior=dict(num_samples=256))
 
 max_iters = 20
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+# Iteration-based; the length follows train_cfg.max_iters (see the base schedule).
 param_scheduler = dict(
-    generator=[
-        dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0, end=max_iters)
-    ],
-    discriminator=[
-        dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=max_iters)
-    ])
+    generator=[dict(type='CosineAnnealingLR', by_epoch=False, begin=0)],
+    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0)])
 auto_scale_lr = dict(base_batch_size=4)
 
 default_hooks = dict(

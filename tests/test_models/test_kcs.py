@@ -82,3 +82,46 @@ def test_kcs_discriminator_uses_upper_triangle_and_is_per_sample():
     assert full.kcs_branch[0].in_features == 256
     with pytest.raises(ValueError, match='joints'):
         disc(torch.randn(2, 16, 3))
+
+
+def test_kcs_discriminator_layer_sizes_are_the_authors():
+    disc = KCSDiscriminator()  # defaults
+    linears = {name: (m.in_features, m.out_features) for name, m in disc.named_modules()
+               if isinstance(m, torch.nn.Linear)}
+    assert linears == {
+        'pose_branch.0': (51, 256),
+        'pose_branch.2.layers.0': (256, 256), 'pose_branch.2.layers.2': (256, 256),
+        'kcs_branch.0': (136, 256),  # upper triangle of the 16 x 16 Psi
+        'kcs_branch.2.layers.0': (256, 256), 'kcs_branch.2.layers.2': (256, 256),
+        'fuse.0': (512, 128), 'fuse.2': (128, 1)}
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                   for m in disc.modules())
+    narrow = KCSDiscriminator(hid_channels=8, fuse_channels=5)
+    assert (narrow.fuse[0].in_features, narrow.fuse[0].out_features) == (16, 5)
+    assert narrow.fuse[2].in_features == 5
+    with pytest.raises(ValueError, match='fuse_channels'):
+        KCSDiscriminator(fuse_channels=0)
+
+
+def test_kcs_discriminator_forward_by_hand():
+    torch.manual_seed(0)
+    disc = KCSDiscriminator(hid_channels=6, fuse_channels=4, num_blocks=1)
+    x = torch.randn(3, 17, 3)
+
+    def act(v):
+        return torch.where(v > 0, v, 0.2 * v)
+
+    def lin(m, v):
+        return v @ m.weight.T + m.bias
+
+    def branch(seq, v):
+        h = act(lin(seq[0], v))
+        block = seq[2].layers
+        return act(h + lin(block[2], act(lin(block[0], h))))
+
+    psi = kcs(x)
+    rows, cols = torch.triu_indices(16, 16)
+    feat = torch.cat([branch(disc.pose_branch, x.flatten(1)),
+                      branch(disc.kcs_branch, psi[:, rows, cols])], dim=1)
+    expected = lin(disc.fuse[2], act(lin(disc.fuse[0], feat)))
+    torch.testing.assert_close(disc(x), expected, rtol=1e-5, atol=1e-6)

@@ -61,8 +61,9 @@ def _bad_prior(tmp_path):
 CASES = [
     ('unknown key', lambda tmp: ['model.queue_lenght=32'],
      ["LiftedCL", "unexpected keyword argument 'queue_lenght'"]),
-    ('queue shorter than the global batch', lambda tmp: ['model.queue_len=2'],
-     ['queue_len (2) must be >= the global batch size (4 x 1 ranks = 4)']),
+    # resuming a run whose queues had another length: refused before the batch check
+    ('queue of another length than the checkpoint', lambda tmp: ['model.queue_len=2'],
+     ['cannot resume from', 'queue_inv.queue', 'model.queue_len']),
     ('every loss weight 0', lambda tmp: ['model.loss_inv.loss_weight=0',
                                          'model.loss_equiv.loss_weight=0',
                                          'model.loss_adv.loss_weight=0'],
@@ -106,9 +107,13 @@ def _load_train():
 IN_PROCESS_CASES = [
     (['model.nonfinite=ignore'], ValueError, "nonfinite must be 'raise' or 'skip'"),
     (['model.loss_equiv.loss_weight=-0.5'], ValueError, 'loss_equiv.loss_weight must be'),
-    (['model.momentum=1.5'], ValueError, 'momentum must be in (0, 1)'),
-    (['model.align_size=0'], ValueError, 'align_size must be >= 1'),
-    (['model.queue_len=0'], ValueError, 'queue_len must be >= 1'),
+    (['model.momentum=1.5'], ValueError, 'model.momentum must be a number in (0, 1)'),
+    (['model.align_size=0'], ValueError, 'model.align_size must be an integer >= 1'),
+    (['model.queue_len=0'], ValueError, 'model.queue_len must be an integer >= 1'),
+    (['model.queue_len=abc'], ValueError, "model.queue_len must be an integer >= 1, got 'abc'"),
+    (['model.loss_adv.loss_weight=x'], ValueError, "model.loss_adv.loss_weight must be a finite"),
+    (['model.queue_len=2'], ValueError,
+     'queue_len (2) must be >= the global batch size (4 x 1 ranks = 4)'),
     (['model.lifting_head.num_joints=16'], ValueError,
      'prior skeletons have 17 joints but lifting_head.num_joints is 16'),
     (['model.prior=None'], ValueError, '`prior` is not configured'),

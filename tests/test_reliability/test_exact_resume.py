@@ -23,8 +23,8 @@ def _train(args, timeout=240):
 
 
 def _write_config(path, extra_hooks=''):
-    # T_max of the cosine schedule stays the tiny config's (20) in every run: only the loop
-    # length differs, so an interrupted and a straight run follow the same lr curve.
+    # Both runs have max_iters=4 (the interrupted one is stopped by a hook), so they follow the
+    # same lr curve: the cosine's T_max follows the loop length.
     path.write_text(textwrap.dedent(f'''
         _base_ = ['{TINY}']
         custom_imports = dict(imports=['liftedcl_mm', 'liftedcl_mm.testing.reliability'],

@@ -22,7 +22,7 @@ from liftedcl_mm.utils import load_checkpoint_safely
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(ROOT, 'tools', 'train.py')
 TINY = osp.join(ROOT, 'configs', 'liftedcl_tiny_demo.py')
-MAX_ITERS = 20  # = T_max of the tiny config's cosine schedule
+MAX_ITERS = 20  # the cosine schedule's T_max follows it
 # How each cycle picks its moment (seeded): kill while a checkpoint's temp file exists, after a
 # random delay once the process has made progress, or at a random moment of the start-up
 # (config, model build, checkpoint loading).

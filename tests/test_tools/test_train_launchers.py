@@ -163,11 +163,11 @@ from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from liftedcl_mm.models.algorithms.liftedcl import LiftedCL
+from liftedcl_mm.models.utils.momentum_encoder import MomentumEncoder
 from liftedcl_mm.registry import HOOKS
 
 SHUFFLES = []
-_original = LiftedCL._shuffle
+_original = MomentumEncoder._shuffle
 
 
 def _recording_shuffle(x):
@@ -178,7 +178,7 @@ def _recording_shuffle(x):
     return out, idx_unshuffle
 
 
-LiftedCL._shuffle = staticmethod(_recording_shuffle)
+MomentumEncoder._shuffle = staticmethod(_recording_shuffle)
 
 
 @HOOKS.register_module()
@@ -341,3 +341,24 @@ def test_missing_pretrained_file_names_it_and_the_conversion(tmp_path, capsys):
         check_init_checkpoints(cfg)
     check_init_checkpoints(Config(dict(model=dict(backbone=dict(init_cfg=dict(
         type='Pretrained', checkpoint='https://download.pytorch.org/models/x.pth'))))))
+
+
+@pytest.mark.parametrize('config, key', [
+    (TINY, 'train_cfg.max_iters'),
+    (osp.join(ROOT, 'configs', 'liftedcl_r50_coco.py'), 'train_cfg.max_epochs'),
+])
+def test_cosine_follows_the_loop_length(tmp_path, config, key):
+    """``--cfg-options train_cfg.max_iters=200`` must not leave the cosine at the old T_max."""
+    from mmengine.optim.scheduler import ConstantLR, CosineAnnealingLR
+    demo = osp.join(ROOT, 'data', 'demo', 'coco_human') + '/'
+    cfg = train.merge_args(Config.fromfile(config), train.parse_args([
+        config, '--work-dir', str(tmp_path), '--cfg-options', f'{key}=7',
+        'model.prior.num_samples=8', f'train_dataloader.dataset.data_root={demo}',
+        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False']))
+    runner = train.build_runner(cfg)
+    assert runner.train_loop is not None  # built, so the schedulers see its length
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    schedulers = runner.build_param_scheduler(runner.param_schedulers)
+    cosine, constant = schedulers['generator'][0], schedulers['discriminator'][0]
+    assert isinstance(cosine, CosineAnnealingLR) and isinstance(constant, ConstantLR)
+    assert cosine.T_max == 7 and cosine.end == 7 and constant.end == 7

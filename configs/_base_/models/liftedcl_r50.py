@@ -28,18 +28,23 @@ model = dict(
     # Equivariant projector: 1x1 conv 2048-2048-128, keeps the 8x8 map.
     equiv_neck=dict(
         type='EquivariantNeck', in_channels=2048, hid_channels=2048, out_channels=128),
+    # Lifting network as the authors' (2048-512, one residual block, 512-51), except that the
+    # lifted skeletons get the prior's normalisation (root at the origin, unit Frobenius
+    # norm); normalize=False gives the authors' raw output, which diverges from random init.
     lifting_head=dict(
-        type='LiftingHead', in_channels=2048, hid_channels=512, num_blocks=1, num_joints=17),
+        type='LiftingHead', in_channels=2048, hid_channels=512, num_blocks=1, num_joints=17,
+        normalize=True),
+    # The authors' discriminator: pose and KCS branches of 256, fused 512-128-1.
     discriminator=dict(
         type='KCSDiscriminator', num_joints=17, hid_channels=256, num_blocks=1,
-        negative_slope=0.2),
+        fuse_channels=128, negative_slope=0.2),
     # L = lambda1 (L_inv + L_equiv) + lambda2 L_adv, lambda1 = lambda2 = 0.5. A weight of 0
     # switches a term (and the modules only it needs) off.
     loss_inv=dict(type='InfoNCELoss', temperature=0.2, loss_weight=0.5),
     loss_equiv=dict(type='EquivariantInfoNCELoss', temperature=0.2, loss_weight=0.5),
     loss_adv=dict(type='LSGANLoss', loss_weight=0.5),
-    # Discriminator objective 0.5 * [(D(prior) - 1)^2 + D(lifted)^2].
-    loss_disc=dict(type='LSGANLoss', loss_weight=0.5),
+    # Discriminator objective (D(prior) - 1)^2 + D(lifted)^2, as the authors' code (no 1/2).
+    loss_disc=dict(type='LSGANLoss', loss_weight=1.0),
     # "Real" skeletons for the discriminator (App. B), sampled once at build time.
     prior=dict(type='SkeletonPriorDataset', num_samples=10000, seed=0))
 

@@ -20,6 +20,12 @@ class GeneratorDiscriminatorOptimWrapperConstructor:
     ``paramwise_cfg`` (e.g. ``norm_decay_mult``). When the model has no discriminator (the
     ablations without ``loss_adv``), only ``generator`` is built.
 
+    Every other key of an entry goes to its ``OptimWrapper``, e.g.
+    ``clip_grad=dict(max_norm=10)`` clips that part's gradient norm (MMEngine's
+    ``clip_grad_norm_``) before its step; the norm is then logged as ``grad_norm_generator``
+    / ``grad_norm_discriminator`` (MMEngine would log both as ``grad_norm``, the second
+    overwriting the first).
+
     Example::
 
         optim_wrapper = dict(
@@ -29,7 +35,8 @@ class GeneratorDiscriminatorOptimWrapperConstructor:
                                           weight_decay=1e-4)),
             discriminator=dict(type='OptimWrapper',
                                optimizer=dict(type='SGD', lr=0.03, momentum=0.9,
-                                              weight_decay=1e-4)))
+                                              weight_decay=1e-4),
+                               clip_grad=dict(max_norm=10)))
         param_scheduler = dict(generator=[...], discriminator=[...])
 
     Args:
@@ -86,4 +93,6 @@ class GeneratorDiscriminatorOptimWrapperConstructor:
             paramwise = cfg.pop('paramwise_cfg', self.paramwise_cfg)
             cfg.setdefault('type', 'OptimWrapper')
             wrappers[key] = DefaultOptimWrapperConstructor(cfg, paramwise)(module)
+            if getattr(wrappers[key], 'grad_name', None):  # set when clip_grad is given
+                wrappers[key].grad_name = f'{wrappers[key].grad_name}_{key}'
         return OptimWrapperDict(**wrappers)

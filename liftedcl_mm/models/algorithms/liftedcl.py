@@ -1,83 +1,53 @@
 """LiftedCL: contrastive pre-training lifted to 3D (Chen et al., ICLR 2023)."""
-from contextlib import contextmanager
 from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
-from mmengine.dist import all_reduce, get_rank, get_world_size
-from mmengine.model import ExponentialMovingAverage
+from mmengine.dist import get_world_size
 from mmengine.optim import OptimWrapperDict
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
-from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.structures import DataSample
 from torch.nn.parallel import DistributedDataParallel
 
-from liftedcl_mm.registry import DATASETS, MODELS
-from ..utils.view_alignment import align_shared_regions
+from liftedcl_mm.registry import MODELS
+from ..utils import (MomentumEncoder, NonFiniteGuard, PriorBank, align_shared_regions,
+                     view_geometry)
 
 _TERMS = ('loss_inv', 'loss_equiv', 'loss_adv')
 
 
 def _unwrap(module: Optional[nn.Module]) -> Optional[nn.Module]:
-    # MMSeparateDistributedDataParallel wraps each child in DDP; EMA and the frozen
-    # adversarial pass need the bare module.
+    # MMSeparateDistributedDataParallel wraps each child in DDP; EMA and D(X) need the bare one
     return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def _loss_weight(cfg: Optional[Union[dict, nn.Module]], name: str) -> float:
-    if cfg is None:
-        return 0.0
-    weight = float(getattr(cfg, 'loss_weight', None) if isinstance(cfg, nn.Module)
-                   else cfg.get('loss_weight', 1.0))
-    if not np.isfinite(weight) or weight < 0:
-        raise ValueError(f'{name}.loss_weight must be a finite number >= 0, got {weight}')
-    return weight
-
-
-@contextmanager
-def _frozen(module: nn.Module):
-    """Parameters of ``module`` do not require grad inside (so no grad reaches them)."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
+    weight = 0.0 if cfg is None else (
+        cfg.loss_weight if isinstance(cfg, nn.Module) else cfg.get('loss_weight', 1.0))
+    if not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight < 0:
+        raise ValueError(f'model.{name}.loss_weight must be a finite number >= 0, got {weight!r}')
+    return float(weight)
 
 
 @MODELS.register_module()
 class LiftedCL(BaseSelfSupervisor):
     """LiftedCL: invariant + equivariant contrastive learning and adversarial 3D lifting.
 
-    The encoder loss is ``loss_inv + loss_equiv + loss_adv_g`` where each term carries its
-    ``loss_weight`` (the paper: ``lambda1 = lambda2 = 0.5``). A term with weight 0 (or no
-    config) is switched off: it is not computed and the modules only it needs are not built
-    (the ablations of Table 8 are expressed that way).
+    Encoder loss ``loss_inv + loss_equiv + loss_adv_g``, each term with its ``loss_weight``
+    (paper: ``lambda1 = lambda2 = 0.5``). A term of weight 0 (or no config) is off: neither
+    it nor the modules only it needs are built (the ablations of Table 8). ``train_step``:
 
-    ``train_step`` takes an ``OptimWrapperDict`` with ``generator`` (all trainable
-    parameters except the discriminator's) and, when ``loss_adv`` is on, ``discriminator``.
-    One iteration:
-
-    1. one forward of the query view: backbone -> invariant vector ``z_q``, equivariant map
-       ``F_q``, lifted joints ``X`` (N, J, 3); the key view through the momentum encoder
-       (shuffle-BN under DDP) -> ``z_k``, ``F_k``;
-    2. encoder losses: InfoNCE of ``z_q`` vs ``z_k`` (invariant queue), dense InfoNCE of the
-       shared regions of ``F_q``/``F_k`` aligned to ``align_size``^2 locations (negatives:
-       queue of pooled ``F_k``), ``LSGAN(D(X), real)`` with D frozen;
-       discriminator losses ``LSGAN(D(prior), real)`` and ``LSGAN(D(X.detach()), fake)``;
-    3. encoder step, then discriminator step. Both use the discriminator as it was at the
-       start of the iteration (as the authors' code does: encoder step, then D step on the
-       same detached X), which lets a non-finite iteration be skipped as a whole;
-    4. momentum update of the key encoder from the updated query encoder, then enqueue.
-
-    The momentum update of step 4 is what MoCo does at the start of the next iteration
-    (``ema <- (1 - m) * ema + m * query``, ``m = momentum``), so keys are computed by the same
-    encoder; on the very first iteration the key encoder is first set to a copy of the query
-    encoder (``ExponentialMovingAverage`` copies on its first update), after
-    ``init_weights``/pre-trained loading.
+    1. query view: backbone -> ``z_q``, equivariant map ``F_q``, lifted joints ``X``
+       (N, J, 3); key view through the momentum encoder -> ``z_k``, ``F_k``;
+    2. encoder losses: InfoNCE of ``z_q`` vs ``z_k``, dense InfoNCE of ``F_q``/``F_k`` over
+       their shared region resampled to ``align_size``^2 locations (negatives: pooled
+       ``F_k``), ``LSGAN(D(X), real)`` with D's parameters constant; D's losses
+       ``LSGAN(D(prior), real)`` and ``LSGAN(D(X.detach()), fake)``;
+    3. encoder step, then D step, both with D as it was at the start of the iteration (as
+       the authors' code), so a non-finite iteration can be skipped whole;
+    4. momentum update of the key encoder (MoCo does it at the start of the next
+       iteration: same keys), then enqueue.
 
     Args:
         backbone (dict): Backbone config (ResNet-50 in the paper).
@@ -88,23 +58,20 @@ class LiftedCL(BaseSelfSupervisor):
         loss_inv (dict, optional): ``InfoNCELoss`` config; its ``loss_weight`` is lambda1.
         loss_equiv (dict, optional): ``EquivariantInfoNCELoss`` config; weight lambda1.
         loss_adv (dict, optional): ``LSGANLoss`` for the encoder; weight lambda2.
-        loss_disc (dict, optional): ``LSGANLoss`` for the discriminator's real and fake
-            terms. Defaults to ``dict(type='LSGANLoss', loss_weight=0.5)`` (the LSGAN
-            objective ``0.5 * [(D(y) - 1)^2 + D(X)^2]``).
+        loss_disc (dict, optional): ``LSGANLoss`` for D's real and fake terms. Defaults to
+            weight 1: the authors' ``(D(prior) - 1)^2 + D(X)^2``.
         queue_len (int): Length of both queues. Defaults to 16384.
         feat_dim (int): Size of the invariant and equivariant vectors. Defaults to 128.
-        momentum (float): EMA momentum ``m`` of the key encoder (MMEngine convention,
+        momentum (float): EMA momentum of the key encoder (MMEngine convention,
             ``1 - 0.999``). Defaults to 0.001.
         align_size (int): Side of the aligned shared region. Defaults to 16.
-        prior (dict, optional): ``SkeletonPriorDataset`` config (DATASETS); the "real"
-            skeletons of the discriminator. Needed when ``loss_adv`` is on.
-        channels_last (bool): Run the encoders (backbone, equivariant projector, key encoder)
-            in ``torch.channels_last`` memory format: ~17% faster ResNet-50 steps measured on
-            CPU (the usual layout for AMP on GPUs too; not measured here). Checkpoints are
-            unaffected (same keys and values). Defaults to True.
-        nonfinite (str): ``'raise'``: a non-finite loss raises ``FloatingPointError`` naming
-            the terms and the iteration; ``'skip'``: the iteration changes nothing (parameters,
-            BN statistics, queues, key encoder) and ``nonfinite_skipped`` counts it.
+        prior (dict, optional): ``SkeletonPriorDataset`` config; D's "real" skeletons
+            (a ``PriorBank``). Needed when ``loss_adv`` is on.
+        channels_last (bool): Run the encoders in ``torch.channels_last`` memory format
+            (~17% faster ResNet-50 steps on CPU; checkpoints unaffected). Defaults to True.
+        nonfinite (str): On a non-finite loss, ``'raise'`` ``FloatingPointError`` naming
+            the terms and the iteration, or ``'skip'`` the iteration (no change to
+            parameters, BN statistics, queues, key encoder; ``nonfinite_skipped`` counts).
         pretrained (str, optional): Checkpoint to initialise from. Defaults to None.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict | list[dict], optional): Initialization config. Defaults to None.
@@ -119,7 +86,7 @@ class LiftedCL(BaseSelfSupervisor):
                  loss_inv: Optional[dict] = None,
                  loss_equiv: Optional[dict] = None,
                  loss_adv: Optional[dict] = None,
-                 loss_disc: Optional[dict] = dict(type='LSGANLoss', loss_weight=0.5),
+                 loss_disc: Optional[dict] = dict(type='LSGANLoss', loss_weight=1.0),
                  queue_len: int = 16384,
                  feat_dim: int = 128,
                  momentum: float = 0.001,
@@ -130,139 +97,77 @@ class LiftedCL(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        weights = {name: _loss_weight(cfg, name)
-                   for name, cfg in zip(_TERMS, (loss_inv, loss_equiv, loss_adv))}
+        weights = {t: _loss_weight(c, t) for t, c in zip(_TERMS, (loss_inv, loss_equiv, loss_adv))}
         if all(w == 0 for w in weights.values()):
             raise ValueError('LiftedCL needs at least one of loss_inv, loss_equiv, loss_adv '
                              f'with loss_weight > 0, got {weights}')
-        self.use_inv = weights['loss_inv'] > 0
-        self.use_equiv = weights['loss_equiv'] > 0
-        self.use_adv = weights['loss_adv'] > 0
-        required = dict(neck=(self.use_inv, neck, 'loss_inv'),
-                        equiv_neck=(self.use_equiv, equiv_neck, 'loss_equiv'),
-                        lifting_head=(self.use_adv, lifting_head, 'loss_adv'),
-                        discriminator=(self.use_adv, discriminator, 'loss_adv'),
-                        prior=(self.use_adv, prior, 'loss_adv'),
-                        loss_disc=(self.use_adv, loss_disc, 'loss_adv'))
-        for key, (used, cfg, term) in required.items():
-            if used and cfg is None:
+        self.use_inv, self.use_equiv, self.use_adv = (weights[t] > 0 for t in _TERMS)
+        needs = dict(neck=('loss_inv', neck), equiv_neck=('loss_equiv', equiv_neck),
+                     lifting_head=('loss_adv', lifting_head), prior=('loss_adv', prior),
+                     discriminator=('loss_adv', discriminator), loss_disc=('loss_adv', loss_disc))
+        for key, (term, cfg) in needs.items():
+            if weights[term] > 0 and cfg is None:
                 raise ValueError(f'{term} has loss_weight > 0 but `{key}` is not configured')
-        if int(queue_len) < 1:
-            raise ValueError(f'queue_len must be >= 1, got {queue_len}')
-        if int(align_size) < 1:
-            raise ValueError(f'align_size must be >= 1, got {align_size}')
-        if not 0.0 < float(momentum) < 1.0:
-            raise ValueError(f'momentum must be in (0, 1), got {momentum}')
-        if nonfinite not in ('raise', 'skip'):
-            raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        for name, value in (('queue_len', queue_len), ('align_size', align_size),
+                            ('feat_dim', feat_dim)):  # --cfg-options may hand over strings
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f'model.{name} must be an integer >= 1, got {value!r}')
+        if not isinstance(momentum, (int, float)) or not 0.0 < momentum < 1.0:
+            raise ValueError(f'model.momentum must be a number in (0, 1), got {momentum!r}')
+        self.guard = NonFiniteGuard(nonfinite, owner='LiftedCL')
 
-        super().__init__(
-            backbone=backbone,
-            neck=neck if self.use_inv else None,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone, neck=neck if self.use_inv else None,
+                         pretrained=pretrained, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
 
-        def build(cfg):
-            return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+        def build(cfg, used):
+            return (cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)) if used else None
 
-        self.equiv_neck = build(equiv_neck) if self.use_equiv else None
-        self.lifting_head = build(lifting_head) if self.use_adv else None
-        self.discriminator = build(discriminator) if self.use_adv else None
-        self.loss_inv = build(loss_inv) if self.use_inv else None
-        self.loss_equiv = build(loss_equiv) if self.use_equiv else None
-        self.loss_adv = build(loss_adv) if self.use_adv else None
-        self.loss_disc = build(loss_disc) if self.use_adv else None
-
-        self.queue_len = int(queue_len)
-        self.feat_dim = int(feat_dim)
+        self.equiv_neck = build(equiv_neck, self.use_equiv)
+        self.lifting_head = build(lifting_head, self.use_adv)
+        self.discriminator = build(discriminator, self.use_adv)
+        self.loss_inv = build(loss_inv, self.use_inv)
+        self.loss_equiv = build(loss_equiv, self.use_equiv)
+        self.loss_adv = build(loss_adv, self.use_adv)
+        self.loss_disc = build(loss_disc, self.use_adv)
+        self.queue_len, self.feat_dim = int(queue_len), int(feat_dim)
         self.align_size = int(align_size)
-        self.nonfinite = nonfinite
         self.channels_last = bool(channels_last)
-        if self.channels_last:
-            # before the key encoder copies the query encoder, so both use the same layout
-            self.backbone.to(memory_format=torch.channels_last)
-            if self.equiv_neck is not None:
-                self.equiv_neck.to(memory_format=torch.channels_last)
+        # before the key encoder copies the query encoder, so both use the same layout
+        for module in (self.backbone, self.equiv_neck) if self.channels_last else ():
+            if module is not None:
+                module.to(memory_format=torch.channels_last)
 
         self.encoder_k = None
-        self._key_encoder_started = False
         if self.use_inv or self.use_equiv:
-            self.encoder_k = ExponentialMovingAverage(self._query_encoder(), float(momentum))
-        self.queue_inv = (MODELS.build(dict(type='FeatureQueue', dim=self.feat_dim,
-                                            length=self.queue_len)) if self.use_inv else None)
-        self.queue_equiv = (MODELS.build(dict(type='FeatureQueue', dim=self.feat_dim,
-                                              length=self.queue_len))
-                            if self.use_equiv else None)
+            self.encoder_k = MomentumEncoder(self._query_encoder(), float(momentum))
+        # the key encoder's heads, by index in the layout of _query_encoder
+        self._key_heads = {k: i for k, i, on in (('inv', 1, self.use_inv),
+                                                 ('equiv', 2, self.use_equiv)) if on}
+        queue = dict(type='FeatureQueue', dim=self.feat_dim, length=self.queue_len)
+        self.queue_inv = build(queue, self.use_inv)
+        self.queue_equiv = build(queue, self.use_equiv)
 
-        # Iterations seen by train_step (skipped ones included): makes the prior draw a pure
-        # function of (seed, iteration, rank), restored with the checkpoint.
+        # Iterations seen by train_step (skipped ones included), restored with the checkpoint:
+        # the prior draw is a pure function of (seed, iteration, rank).
         self.register_buffer('num_steps', torch.zeros((), dtype=torch.long))
         self.register_buffer('nonfinite_skipped', torch.zeros((), dtype=torch.long))
-        if self.use_adv:
-            self._build_prior(prior)
+        num_joints = _unwrap(self.lifting_head).num_joints if self.use_adv else None
+        self.prior_bank = (PriorBank.build(prior, num_joints, 'lifting_head.num_joints')
+                           if self.use_adv else None)
+        if self.use_adv and getattr(self.discriminator, 'num_joints', num_joints) != num_joints:
+            raise ValueError(f'discriminator.num_joints ({self.discriminator.num_joints}) '
+                             f'!= lifting_head.num_joints ({num_joints})')
 
-    # ------------------------------------------------------------------ construction
-    def _build_prior(self, prior: dict) -> None:
-        dataset = DATASETS.build(prior) if isinstance(prior, dict) else prior
-        skeletons = getattr(dataset, 'skeletons', None)
-        if skeletons is None:
-            raise ValueError(f'prior dataset {type(dataset).__name__} has no `skeletons`')
-        skeletons = torch.as_tensor(np.asarray(skeletons, dtype=np.float32))
-        num_joints = _unwrap(self.lifting_head).num_joints
-        if skeletons.dim() != 3 or skeletons.shape[0] < 1 or skeletons.shape[2] != 3:
-            raise ValueError(f'prior skeletons must have shape (P, J, 3), '
-                             f'got {tuple(skeletons.shape)}')
-        if skeletons.shape[1] != num_joints:
-            raise ValueError(f'prior skeletons have {skeletons.shape[1]} joints but '
-                             f'lifting_head.num_joints is {num_joints}')
-        disc_joints = getattr(self.discriminator, 'num_joints', num_joints)
-        if disc_joints != num_joints:
-            raise ValueError(f'discriminator.num_joints ({disc_joints}) != '
-                             f'lifting_head.num_joints ({num_joints})')
-        self.prior_seed = int(getattr(dataset, 'seed', None)
-                              or (prior.get('seed', 0) if isinstance(prior, dict) else 0))
-        # Not persistent: rebuilt from the config, so checkpoints stay small.
-        self.register_buffer('prior_skeletons', skeletons, persistent=False)
+    @property
+    def prior_skeletons(self) -> Optional[torch.Tensor]:
+        """The prior's skeletons (P, J, 3) (not checkpointed); None without ``loss_adv``."""
+        return None if self.prior_bank is None else self.prior_bank.skeletons
 
     def _query_encoder(self) -> nn.Sequential:
         """The modules the key encoder mirrors, in a fixed layout (bare, not DDP)."""
-        return nn.Sequential(
-            _unwrap(self.backbone),
-            _unwrap(self.neck) if self.neck is not None else nn.Identity(),
-            _unwrap(self.equiv_neck) if self.equiv_neck is not None else nn.Identity())
-
-    # ------------------------------------------------------------------ helpers
-    def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor]:
-        """Backbone features of images (N, 3, H, W)."""
-        return self.backbone(inputs)
-
-    @staticmethod
-    def _view_geometry(data_samples: List[DataSample], device: torch.device):
-        bboxes, flips = [], []
-        for i, sample in enumerate(data_samples):
-            if 'view_bboxes' not in sample or 'view_flips' not in sample:
-                raise KeyError(f'data sample {i} lacks view_bboxes/view_flips metainfo; '
-                               'use PackViewsWithGeometry in the pipeline')
-            bboxes.append(torch.as_tensor(np.asarray(sample.view_bboxes, dtype=np.float32)))
-            flips.append(torch.as_tensor(np.asarray(sample.view_flips, dtype=bool)))
-        bboxes = torch.stack(bboxes).to(device)
-        flips = torch.stack(flips).to(device)
-        if bboxes.dim() != 3 or bboxes.shape[1] < 2 or bboxes.shape[2] != 4:
-            raise ValueError(f'view_bboxes must be (V>=2, 4) per sample, got '
-                             f'{tuple(bboxes.shape[1:])}')
-        return bboxes, flips
-
-    def draw_prior(self, num: int, step: int, device: torch.device) -> torch.Tensor:
-        """``num`` prior skeletons for iteration ``step`` (deterministic, rank-dependent).
-
-        Returns:
-            torch.Tensor: (num, J, 3) float32 on ``device``.
-        """
-        gen = torch.Generator()
-        gen.manual_seed((self.prior_seed * 1_000_003 + step) * 1009 + get_rank())
-        index = torch.randint(self.prior_skeletons.shape[0], (num, ), generator=gen)
-        return self.prior_skeletons[index.to(self.prior_skeletons.device)].to(device)
+        return nn.Sequential(*(nn.Identity() if m is None else _unwrap(m)
+                               for m in (self.backbone, self.neck, self.equiv_neck)))
 
     def _forward_encoder(self, inputs: List[torch.Tensor],
                          data_samples: List[DataSample]) -> Tuple[Dict, Dict]:
@@ -273,8 +178,7 @@ class LiftedCL(BaseSelfSupervisor):
         if contrastive and len(inputs) < 2:
             raise ValueError(f'loss_inv/loss_equiv need 2 views, got {len(inputs)}')
         im_q = self._to_memory_format(inputs[0])
-        num = im_q.shape[0]
-        world = get_world_size()
+        num, world = im_q.shape[0], get_world_size()
         if contrastive and num * world > self.queue_len:
             raise ValueError(f'queue_len ({self.queue_len}) must be >= the global batch size '
                              f'({num} x {world} ranks = {num * world})')
@@ -282,68 +186,40 @@ class LiftedCL(BaseSelfSupervisor):
         feats = self.backbone(im_q)
         if self.use_adv:
             state['joints'] = self.lifting_head(feats)
-
         if contrastive:
-            if not self._key_encoder_started:
-                if int(self.encoder_k.steps) == 0:
-                    # First update copies: the key encoder starts equal to the (initialised
-                    # or pre-trained) query encoder.
-                    self.encoder_k.update_parameters(self._query_encoder())
-                self._key_encoder_started = True  # saves a host sync per iteration
-            with torch.no_grad():
-                im_k, idx_unshuffle = self._shuffle(self._to_memory_format(inputs[1]))
-                k_feats = self.encoder_k.module[0](im_k)
-                if self.use_inv:
-                    z_k = self._unshuffle(self.encoder_k.module[1](k_feats)[0], idx_unshuffle)
-                if self.use_equiv:
-                    map_k = self._unshuffle(self.encoder_k.module[2](k_feats)[0],
-                                            idx_unshuffle)
-
+            self.encoder_k.start(self._query_encoder())
+            keys = self.encoder_k.encode(self._to_memory_format(inputs[1]), self._key_heads)
         if self.use_inv:
-            z_q = self.neck(feats)[0]
             losses['loss_inv'], state['acc_inv'] = self.loss_inv(
-                z_q, z_k, self.queue_inv.queue, return_accuracy=True)
-            state['key_inv'] = z_k
+                self.neck(feats)[0], keys['inv'], self.queue_inv.queue, return_accuracy=True)
+            state['key_inv'] = keys['inv']
         if self.use_equiv:
             map_q = self.equiv_neck(feats)[0]
-            bboxes, flips = self._view_geometry(data_samples, map_q.device)
+            bboxes, flips = view_geometry(data_samples, map_q.device)
             aligned_q, aligned_k, valid = align_shared_regions(
-                map_q, map_k, bboxes[:, 0], bboxes[:, 1], flips[:, 0], flips[:, 1],
+                map_q, keys['equiv'], bboxes[:, 0], bboxes[:, 1], flips[:, 0], flips[:, 1],
                 out_size=self.align_size)
-            channels = aligned_q.shape[1]
-            rows_q = aligned_q.permute(0, 2, 3, 1).reshape(-1, channels)
-            rows_k = aligned_k.permute(0, 2, 3, 1).reshape(-1, channels)
+            # one row per aligned location: (N * S * S, C)
+            rows_q, rows_k = (m.permute(0, 2, 3, 1).flatten(0, 2) for m in (aligned_q, aligned_k))
             valid_rows = valid.repeat_interleave(self.align_size**2)
             losses['loss_equiv'] = self.loss_equiv(rows_q, rows_k, self.queue_equiv.queue,
                                                    valid_rows)
-            state['key_equiv'] = map_k.float().mean(dim=(2, 3))
+            state['key_equiv'] = keys['equiv'].float().mean(dim=(2, 3))
             state['num_invalid_pairs'] = (~valid).sum()
         if self.use_adv:
-            # D is frozen: this term moves only the encoder; D gets no gradient.
-            with _frozen(self.discriminator):
-                score = _unwrap(self.discriminator)(state['joints'])
+            # D's parameters enter as constants: this term moves only the encoder.
+            disc = _unwrap(self.discriminator)
+            score = torch.func.functional_call(
+                disc, {n: p.detach() for n, p in disc.named_parameters()}, (state['joints'], ))
             losses['loss_adv_g'] = self.loss_adv(score, True)
         return losses, state
 
     def _to_memory_format(self, images: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
-            return images.contiguous(memory_format=torch.channels_last)
-        return images
-
-    @staticmethod
-    def _shuffle(x: torch.Tensor):
-        if get_world_size() > 1:
-            return batch_shuffle_ddp(x)
-        return x, None
-
-    @staticmethod
-    def _unshuffle(x: torch.Tensor, idx_unshuffle: Optional[torch.Tensor]) -> torch.Tensor:
-        if idx_unshuffle is None:
-            return x
-        return batch_unshuffle_ddp(x, idx_unshuffle)
+        return (images.contiguous(memory_format=torch.channels_last)
+                if self.channels_last else images)
 
     def _discriminator_losses(self, joints: torch.Tensor, step: int) -> Dict[str, torch.Tensor]:
-        real = self.draw_prior(joints.shape[0], step, joints.device).to(joints.dtype)
+        real = self.prior_bank.draw(joints.shape[0], step, joints.device).to(joints.dtype)
         # One pass over real and fake together (D has no batch-coupled layers): one DDP
         # forward per backward.
         scores = self.discriminator(torch.cat([real, joints.detach()], dim=0))
@@ -352,31 +228,16 @@ class LiftedCL(BaseSelfSupervisor):
         return dict(loss_d_real=self.loss_disc(score_real, True),
                     loss_d_fake=self.loss_disc(score_fake, False), d_acc=d_acc.detach())
 
-    def _buffer_snapshot(self) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-        modules = [self.backbone, self.neck, self.equiv_neck, self.lifting_head,
-                   self.discriminator]
-        if self.encoder_k is not None:
-            modules.append(self.encoder_k)
-        return [(buf, buf.detach().clone()) for m in modules if m is not None
-                for buf in m.buffers()]
-
-    # ------------------------------------------------------------------ API
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        """Encoder losses (``loss_inv``, ``loss_equiv``, ``loss_adv_g``) of a batch.
-
-        No parameter, queue or key-encoder update is made; use ``train_step`` to train.
+        """Encoder losses (``loss_inv``, ``loss_equiv``, ``loss_adv_g``) of a batch; no update.
 
         Args:
             inputs (List[torch.Tensor]): Views, each (N, 3, H, W); view 0 query, 1 key.
             data_samples (List[DataSample]): With ``view_bboxes`` (V, 4), ``view_flips``
                 (V,) metainfo (needed by ``loss_equiv``).
-
-        Returns:
-            dict[str, torch.Tensor]: The enabled loss terms.
         """
-        losses, _ = self._forward_encoder(inputs, data_samples)
-        return losses
+        return self._forward_encoder(inputs, data_samples)[0]
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
@@ -388,7 +249,9 @@ class LiftedCL(BaseSelfSupervisor):
                 ``discriminator`` wrappers.
 
         Returns:
-            dict: Log variables (see the class docstring).
+            dict: ``loss`` (the encoder's), the enabled terms, ``loss_d_real``,
+            ``loss_d_fake``, ``d_acc``, ``acc_inv``, ``num_invalid_pairs``, and with
+            ``nonfinite='skip'`` ``nonfinite_skipped``.
         """
         if not isinstance(optim_wrapper, OptimWrapperDict) or 'generator' not in optim_wrapper:
             raise TypeError('LiftedCL.train_step needs an OptimWrapperDict with a "generator" '
@@ -398,7 +261,9 @@ class LiftedCL(BaseSelfSupervisor):
         gen_wrapper = optim_wrapper['generator']
         disc_wrapper = optim_wrapper['discriminator'] if self.use_adv else None
         step = int(self.num_steps)
-        snapshot = self._buffer_snapshot() if self.nonfinite == 'skip' else None
+        # Taken before the forward pass, which updates BN statistics.
+        snapshot = self.guard.snapshot([self.backbone, self.neck, self.equiv_neck,
+                                        self.lifting_head, self.discriminator, self.encoder_k])
 
         with gen_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
@@ -409,16 +274,9 @@ class LiftedCL(BaseSelfSupervisor):
                 d_losses = self._discriminator_losses(state['joints'], step)
         total = sum(losses.values())
 
-        checked = dict(losses, **{k: v for k, v in d_losses.items() if k.startswith('loss')})
-        bad = self._nonfinite_terms(checked)
-        log_vars = dict()
-        if bad:
-            if self.nonfinite == 'raise':
-                raise FloatingPointError(
-                    f'LiftedCL: non-finite {", ".join(bad)} at iteration {step} '
-                    f"(set model.nonfinite='skip' to skip such iterations)")
-            for buf, saved in snapshot:
-                buf.copy_(saved)
+        checked = {k: v for k, v in dict(losses, **d_losses).items() if k.startswith('loss')}
+        if self.guard.check(checked, step):
+            snapshot.restore()
             self.nonfinite_skipped += 1
         else:
             gen_wrapper.update_params(total)
@@ -433,21 +291,10 @@ class LiftedCL(BaseSelfSupervisor):
                     self.queue_equiv.enqueue(state['key_equiv'])
         self.num_steps += 1
 
-        log_vars['loss'] = total.detach()
-        log_vars.update({k: v.detach() for k, v in losses.items()})
-        log_vars.update({k: v.detach() for k, v in d_losses.items()})
-        if 'acc_inv' in state:
-            log_vars['acc_inv'] = state['acc_inv']
-        if 'num_invalid_pairs' in state:
-            log_vars['num_invalid_pairs'] = state['num_invalid_pairs'].float()
-        if self.nonfinite == 'skip':
+        log_vars = dict(loss=total.detach())
+        log_vars.update({k: v.detach() for k, v in dict(losses, **d_losses).items()})
+        log_vars.update({k: state[k].float() for k in ('acc_inv', 'num_invalid_pairs')
+                         if k in state})
+        if self.guard.mode == 'skip':
             log_vars['nonfinite_skipped'] = self.nonfinite_skipped.float()
         return log_vars
-
-    def _nonfinite_terms(self, losses: Dict[str, torch.Tensor]) -> List[str]:
-        names = list(losses)
-        finite = torch.stack([torch.isfinite(losses[n].detach().float()).all() for n in names])
-        bad = (~finite).float()
-        # Every rank must take the same branch, or the next collective deadlocks.
-        all_reduce(bad, op='sum')
-        return [n for n, flag in zip(names, bad.tolist()) if flag > 0]

@@ -16,16 +16,24 @@ from .lifting_head import ResidualFCBlock
 class KCSDiscriminator(BaseModule):
     """Scores 3D skeletons: real (prior) vs lifted; the adversary of ``L_adv``.
 
-    Two branches (paper Fig. 4b, authors' code): the flattened joints and the KCS matrix
-    ``Psi = B^T B`` of the skeleton (bone lengths on the diagonal, bone-pair relations off
-    it), each through ``Linear -> act -> num_blocks`` residual FC blocks; the concatenation
-    goes through ``Linear -> act -> Linear`` to one score. No normalisation layers, so
-    scoring a batch is a per-sample function (real and fake may share a batch).
+    As the authors' network (paper Fig. 4b): two branches, the flattened joints and the KCS
+    matrix ``Psi = B^T B`` of the skeleton (bone lengths on the diagonal, bone-pair relations
+    off it), each ``Linear -> act -> num_blocks`` residual FC blocks of width
+    ``hid_channels``; their concatenation (``2 * hid_channels``) goes through
+    ``Linear -> act -> Linear`` (``fuse_channels``, then 1 score). LeakyReLU(0.2), no
+    normalisation layers, so scoring a batch is a per-sample function (real and fake may
+    share a batch). With the defaults the sizes are the authors' (256 + 256 -> 128 -> 1).
+
+    Differences from the authors' code: ``Psi`` is built from the 16 bones of the H36M-17
+    tree (theirs has 15 bones, one of them wrong), and by default only its upper triangle
+    is fed (``Psi`` is symmetric, so nothing is lost; they flatten all b*b entries).
 
     Args:
         num_joints (int): Joints ``J``. Defaults to 17.
         hid_channels (int): Width of each branch. Defaults to 256.
         num_blocks (int): Residual blocks per branch. Defaults to 1.
+        fuse_channels (int): Width of the hidden layer after the concatenation.
+            Defaults to 128.
         negative_slope (float): Slope of the LeakyReLU. Defaults to 0.2.
         bones (Sequence[tuple]): ``(parent, child)`` pairs of the KCS. Defaults to the
             16 bones of H36M-17.
@@ -38,14 +46,17 @@ class KCSDiscriminator(BaseModule):
                  num_joints: int = 17,
                  hid_channels: int = 256,
                  num_blocks: int = 1,
+                 fuse_channels: int = 128,
                  negative_slope: float = 0.2,
                  bones: Sequence[Tuple[int, int]] = H36M_BONES,
                  kcs_upper: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
-        if int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0:
-            raise ValueError('num_joints must be >= 2, hid_channels >= 1 and num_blocks >= 0, '
-                             f'got {num_joints}, {hid_channels}, {num_blocks}')
+        if (int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0
+                or int(fuse_channels) < 1):
+            raise ValueError('num_joints must be >= 2, hid_channels >= 1, num_blocks >= 0 and '
+                             f'fuse_channels >= 1, got {num_joints}, {hid_channels}, '
+                             f'{num_blocks}, {fuse_channels}')
         bones = tuple((int(p), int(c)) for p, c in bones)
         if any(not (0 <= j < int(num_joints)) for bone in bones for j in bone):
             raise ValueError(f'bones refer to joints outside [0, {num_joints}): {bones}')
@@ -68,8 +79,8 @@ class KCSDiscriminator(BaseModule):
         self.pose_branch = branch(3 * self.num_joints)
         self.kcs_branch = branch(kcs_dim)
         self.fuse = nn.Sequential(
-            nn.Linear(2 * hid_channels, hid_channels), build_activation_layer(act_cfg),
-            nn.Linear(hid_channels, 1))
+            nn.Linear(2 * hid_channels, fuse_channels), build_activation_layer(act_cfg),
+            nn.Linear(fuse_channels, 1))
 
     def forward(self, joints: torch.Tensor) -> torch.Tensor:
         """Score skeletons.

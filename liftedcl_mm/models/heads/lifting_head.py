@@ -10,9 +10,12 @@ from liftedcl_mm.registry import MODELS
 
 
 class ResidualFCBlock(nn.Module):
-    """``x + act(norm(fc(act(norm(fc(x))))))``, the fully connected residual block.
+    """``act(x + norm(fc(act(norm(fc(x))))))``, the fully connected residual block.
 
-    Shared by the lifting network and the KCS discriminator (paper Fig. 4).
+    The authors' block (``act(x + fc(act(fc(x))))``, activation after the sum), shared by
+    the lifting network and the KCS discriminator (paper Fig. 4). The optional norm layers
+    are ours (the authors have none); they sit after each linear, before the activation and,
+    for the second one, before the sum (as in a ResNet basic block).
 
     Args:
         channels (int): Width of the block.
@@ -23,32 +26,59 @@ class ResidualFCBlock(nn.Module):
     def __init__(self, channels: int, act_cfg: dict, norm_cfg: Optional[dict] = None) -> None:
         super().__init__()
         layers = []
-        for _ in range(2):
+        for i in range(2):
             layers.append(nn.Linear(channels, channels))
             if norm_cfg is not None:
                 layers.append(build_norm_layer(norm_cfg, channels)[1])
-            layers.append(build_activation_layer(act_cfg))
+            if i == 0:
+                layers.append(build_activation_layer(act_cfg))
+        # Parameter names (layers.0/layers.2 without norm) are those of the earlier
+        # `x + act(...)` block, so its checkpoints still load (they compute differently).
         self.layers = nn.Sequential(*layers)
+        self.act = build_activation_layer(act_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x (torch.Tensor): (N, channels). Returns: (N, channels)."""
-        return x + self.layers(x)
+        return self.act(x + self.layers(x))
+
+
+def normalize_skeletons(joints: torch.Tensor, root_index: int = 0,
+                        eps: float = 1e-6) -> torch.Tensor:
+    """The prior's normalisation: root joint at the origin, then unit Frobenius norm.
+
+    Args:
+        joints (torch.Tensor): Skeletons of shape (N, J, 3).
+        root_index (int): Joint moved to the origin. Defaults to 0 (H36M pelvis).
+        eps (float): Floor of the norm (an all-zero skeleton stays zero). Defaults to 1e-6.
+
+    Returns:
+        torch.Tensor: (N, J, 3), each of Frobenius norm 1 (or 0).
+    """
+    joints = joints - joints[:, root_index:root_index + 1]
+    norm = joints.flatten(1).norm(dim=1).clamp(min=eps)
+    return joints / norm[:, None, None]
 
 
 @MODELS.register_module()
 class LiftingHead(BaseModule):
     """Global average pool -> Linear -> residual FC blocks -> Linear to ``(N, J, 3)``.
 
-    Follows the authors' network (Linear 2048->512, one residual block, Linear 512->51,
-    LeakyReLU(0.2), no normalisation layers); activation and norm are configurable.
+    The authors' network (Linear 2048->512, one ``ResidualFCBlock``, Linear 512->51,
+    LeakyReLU(0.2), no normalisation layers), with one difference by default: ``normalize``
+    gives the output the prior's normalisation (root at the origin, unit Frobenius norm).
+    The authors feed the raw output to the discriminator; since every prior skeleton has
+    norm 1, the scale alone then tells lifted from real, and with random initialisation
+    at lr 0.03 the unbounded scores overflow within a few iterations (measured on ResNet-50).
+    ``normalize=False`` reproduces the authors' raw output.
 
     Args:
         in_channels (int): Channels of the backbone map. Defaults to 2048.
         hid_channels (int): Width of the residual blocks. Defaults to 512.
         num_blocks (int): Number of residual blocks. Defaults to 1.
         num_joints (int): Joints ``J`` of the lifted skeleton. Defaults to 17.
-        normalize (bool): Divide each skeleton by its Frobenius norm (like the prior's
-            skeletons). The authors do not. Defaults to False.
+        normalize (bool): Move joint ``root_index`` to the origin and divide each skeleton
+            by its Frobenius norm, like the prior's skeletons. Defaults to True.
+        root_index (int): Root joint for ``normalize``. Defaults to 0 (H36M pelvis).
         act_cfg (dict): Activation. Defaults to ``dict(type='LeakyReLU', negative_slope=0.2)``.
         norm_cfg (dict, optional): 1D norm in the blocks, e.g. ``dict(type='BN1d')``.
             Defaults to None.
@@ -61,7 +91,8 @@ class LiftingHead(BaseModule):
                  hid_channels: int = 512,
                  num_blocks: int = 1,
                  num_joints: int = 17,
-                 normalize: bool = False,
+                 normalize: bool = True,
+                 root_index: int = 0,
                  act_cfg: dict = dict(type='LeakyReLU', negative_slope=0.2),
                  norm_cfg: Optional[dict] = None,
                  eps: float = 1e-6,
@@ -73,9 +104,12 @@ class LiftingHead(BaseModule):
                 raise ValueError(f'{name} must be a positive integer, got {value}')
         if int(num_blocks) < 0:
             raise ValueError(f'num_blocks must be >= 0, got {num_blocks}')
+        if not 0 <= int(root_index) < int(num_joints):
+            raise ValueError(f'root_index must be in [0, {num_joints}), got {root_index}')
         self.in_channels = int(in_channels)
         self.num_joints = int(num_joints)
-        self.normalize = normalize
+        self.normalize = bool(normalize)
+        self.root_index = int(root_index)
         self.eps = float(eps)
         self.fc_in = nn.Linear(in_channels, hid_channels)
         self.act = build_activation_layer(act_cfg)
@@ -103,6 +137,5 @@ class LiftingHead(BaseModule):
         x = self.blocks(self.act(self.fc_in(x)))
         joints = self.fc_out(x).view(x.shape[0], self.num_joints, 3)
         if self.normalize:
-            norm = joints.flatten(1).norm(dim=1).clamp(min=self.eps)
-            joints = joints / norm[:, None, None]
+            joints = normalize_skeletons(joints, self.root_index, self.eps)
         return joints

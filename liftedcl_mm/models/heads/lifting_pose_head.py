@@ -22,7 +22,9 @@ class LiftingHeatmapHead(HeatmapHead):
 
     Args:
         lifting_head (dict): ``LiftingHead`` config (liftedcl_mm registry). ``in_channels``
-            defaults to the head's ``in_channels``. Defaults to
+            defaults to the head's ``in_channels`` and ``normalize`` to False: the penalty
+            is translation- and scale-invariant, so the raw output (the authors') is
+            penalised as it is. Defaults to
             ``dict(type='LiftingHead', hid_channels=512, num_blocks=1, num_joints=17)``.
         loss_kinematic (dict): ``KinematicPriorLoss`` config; its ``loss_weight`` weighs the
             penalty. Defaults to ``dict(type='KinematicPriorLoss', loss_weight=1.0)``.
@@ -38,6 +40,9 @@ class LiftingHeatmapHead(HeatmapHead):
         lifting_head = dict(lifting_head or dict(
             type='LiftingHead', hid_channels=512, num_blocks=1, num_joints=17))
         lifting_head.setdefault('in_channels', in_channels)
+        # LiftingHead normalises by default (for the discriminator of pre-training); the
+        # kinematic penalty needs no normalisation, so fine-tuning keeps the raw output.
+        lifting_head.setdefault('normalize', False)
         loss_kinematic = dict(loss_kinematic or dict(type='KinematicPriorLoss'))
         # Both live in the liftedcl_mm registry; build there whatever the default scope is.
         with DefaultScope.overwrite_default_scope('liftedcl_mm'):

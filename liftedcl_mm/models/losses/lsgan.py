@@ -11,7 +11,9 @@ class LSGANLoss(nn.Module):
 
     ``target`` is 1 for real and 0 for fake. The discriminator is trained with prior
     skeletons as real and lifted skeletons as fake; the encoder is trained to make the
-    discriminator call its lifted skeletons real (``target_is_real=True``).
+    discriminator call its lifted skeletons real (``target_is_real=True``). With
+    ``loss_weight=1`` for both discriminator terms the objective is the authors'
+    ``(D(prior) - 1)^2 + D(lifted)^2`` (no 1/2).
 
     Args:
         loss_weight (float): Factor applied to the loss. Defaults to 1.0.
