@@ -144,6 +144,27 @@ def test_train_resume_refuses_code_carrying_checkpoint(evil, tmp_path):
     assert not (work / 'last_checkpoint').exists()
 
 
+@pytest.mark.parametrize('entry', ['test.py', 'train.py init_cfg'])
+def test_tools_refuse_under_force_no_weights_only(evil, tmp_path, entry):
+    """Issue 13.2: torch's escape hatch must not reopen the tools' MMEngine loading paths."""
+    path, marker = evil
+    if entry == 'test.py':
+        args = [osp.join(osp.dirname(TRAIN), 'test.py'),
+                osp.join(osp.dirname(osp.dirname(TRAIN)), 'configs', 'mmpose',
+                         'simplebaseline_tiny_demo.py'), path, '--work-dir', str(tmp_path / 'w')]
+    else:
+        args = [TRAIN, TINY, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                'model.backbone.init_cfg.type=Pretrained',
+                f'model.backbone.init_cfg.checkpoint={path}']
+    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
+    proc = subprocess.run([sys.executable] + args, cwd=osp.dirname(osp.dirname(TRAIN)),
+                          capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode != 0
+    _assert_refused(proc.stderr, marker)
+    assert 'Refusing to load checkpoint' in proc.stderr and path in proc.stderr
+    assert 'weights_only=False' not in proc.stderr  # not torch's advice to unpickle anyway
+
+
 def test_mmpose_init_cfg_pretrained_refuses(evil):
     path, marker = evil
     from mmpose.registry import MODELS as MMPOSE_MODELS
@@ -553,7 +574,8 @@ def test_nonfinite_loss_skipped_and_counted_when_asked(tmp_path):
 # ============================================================ the figures
 def test_count_of_malformed_inputs():
     counts = dict(
-        code_carrying_checkpoints=len(PAYLOAD_NAMES) * len(FORMATS) + 5,  # + 5 entry points
+        # + 7 entry points (2 of them under TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1)
+        code_carrying_checkpoints=len(PAYLOAD_NAMES) * len(FORMATS) + 7,
         annotation_files=len(ANNOTATION_CASES) + 2,  # + missing file, missing folder
         annotation_entries=len(ENTRY_CASES),
         image_files=len(IMAGE_CASES) + 2,  # + deleted after build, through tools/train.py
