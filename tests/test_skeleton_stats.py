@@ -7,6 +7,7 @@ import pytest
 from liftedcl_mm.skeleton import (H36M_BONES, H36M_JOINT_NAMES, H36M_TEMPLATE_BONES,
                                   PRIOR_STAT_TARGETS, check_prior_statistics, format_statistics,
                                   prior_statistics, skeleton_measures, up_vector)
+from liftedcl_mm.testing.skeletons import joints_from_bones, template_bones
 
 J = {name: i for i, name in enumerate(H36M_JOINT_NAMES)}
 BONE = {H36M_JOINT_NAMES[c]: k for k, (_, c) in enumerate(H36M_BONES)}
@@ -27,15 +28,8 @@ def rz(deg):
     return np.array([[math.cos(t), -math.sin(t), 0], [math.sin(t), math.cos(t), 0], [0, 0, 1]])
 
 
-def build(bones):
-    joints = np.zeros((17, 3))
-    for k, (parent, child) in enumerate(H36M_BONES):
-        joints[child] = joints[parent] + bones[k]
-    return joints
-
-
-def standing():
-    return np.array(H36M_TEMPLATE_BONES, dtype=np.float64)
+build = joints_from_bones
+standing = template_bones
 
 
 def test_standing_template():

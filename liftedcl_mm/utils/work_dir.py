@@ -4,7 +4,7 @@ import os.path as osp
 import re
 from typing import Callable, List, Optional, Tuple
 
-from .checkpoint import find_unsafe_globals, verify_zip_crc
+from .checkpoint import _is_zip_checkpoint, find_unsafe_globals, verify_zip_crc
 
 _NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 
@@ -34,21 +34,13 @@ def verify_checkpoint(path: str) -> Optional[str]:
     if osp.getsize(path) == 0:
         return 'empty file'
     try:
-        verify_zip_crc(path) if _is_zip(path) else None
+        verify_zip_crc(path) if _is_zip_checkpoint(path) else None
         unsafe = find_unsafe_globals(path)
     except Exception as err:  # noqa: BLE001  (any failure means: do not resume from it)
         return f'{type(err).__name__}: {err}'
     if unsafe:
         return f'refers to non-allow-listed globals {unsafe}'
     return None
-
-
-def _is_zip(path: str) -> bool:
-    import zipfile
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
 
 
 def _last_checkpoint_target(work_dir: str) -> Tuple[Optional[str], Optional[str]]:

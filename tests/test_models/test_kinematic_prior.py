@@ -12,6 +12,7 @@ from liftedcl_mm.models.losses import KinematicPriorLoss
 from liftedcl_mm.models.losses.kinematic_prior import joint_angle_ranges, polar_angle_ranges
 from liftedcl_mm.registry import MODELS
 from liftedcl_mm.skeleton.h36m import H36M_BONES, H36M_TEMPLATE_BONES
+from liftedcl_mm.testing.skeletons import joints_from_bones, template_bones
 
 HEAD_BONE = H36M_BONES.index((9, 10))  # neck_base -> head
 NECK_BONE = H36M_BONES.index((8, 9))  # thorax -> neck_base
@@ -19,16 +20,8 @@ R_THIGH = H36M_BONES.index((1, 2))  # right_hip -> right_knee
 R_SHIN = H36M_BONES.index((2, 3))  # right_knee -> right_foot
 
 
-def _from_bones(bones):
-    """Joints (17, 3) from bone vectors (16, 3), by a naive walk of the tree."""
-    joints = np.zeros((17, 3))
-    for k, (parent, child) in enumerate(H36M_BONES):
-        joints[child] = joints[parent] + bones[k]
-    return joints
-
-
-def _template():
-    return np.array(H36M_TEMPLATE_BONES, dtype=np.float64)
+_from_bones = joints_from_bones
+_template = template_bones
 
 
 def _naive_length_penalty(joints, lo=0.9, hi=1.1):
