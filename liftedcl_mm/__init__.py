@@ -4,7 +4,7 @@ Importing the package registers every component, so ``custom_imports=dict(import
 in any MMEngine config (MMPose's included) makes our types available.
 """
 from .version import __version__
-from . import datasets, engine, models  # noqa: F401,E402  (registers components)
+from . import codecs, datasets, engine, evaluation, models  # noqa: F401,E402  (registration)
 from .utils.checkpoint import (register_safe_checkpoint_loader,  # noqa: E402
                                register_safe_globals)
 

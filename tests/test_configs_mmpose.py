@@ -18,6 +18,8 @@ VARIANTS = {  # dataset -> (ImageNet config, LiftedCL config)
              'simplebaseline_res50_mpii-256x256_liftedcl.py'),
     'h36m': ('simplebaseline_res50_h36m-256x256_imagenet.py',
              'simplebaseline_res50_h36m-256x256_liftedcl.py'),
+    'h36m-3d': ('rle3d_res50_h36m-256x256_imagenet.py',
+                'rle3d_res50_h36m-256x256_liftedcl.py'),
 }
 LIFTEDCL_CKPT = 'work_dirs/liftedcl_r50_coco/backbone.pth'
 
@@ -65,6 +67,7 @@ def test_all_configs_listed():
     names = {osp.basename(p) for p in CONFIGS}
     expected = {n for pair in VARIANTS.values() for n in pair}
     expected |= {'simplebaseline_res50_coco-256x192_liftedcl-kinematic.py',
+                 'simplebaseline_res50_h36m-256x256_liftedcl-kinematic.py',
                  'simplebaseline_tiny_demo.py'}
     assert expected <= names, expected - names
 
@@ -74,9 +77,13 @@ def test_config_loads_and_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmpose'
     assert 'liftedcl_mm' in cfg.custom_imports['imports']
-    assert cfg.model.type == 'TopdownPoseEstimator'
     model = _build(cfg.model)
-    assert model.head.out_channels == (16 if 'mpii' in osp.basename(path) else 17)
+    if osp.basename(path).startswith('rle3d_'):  # image-based 3D (Table 4, MPJPE)
+        assert cfg.model.type == 'PoseLifter'
+        assert model.head.num_joints == 17
+    else:
+        assert cfg.model.type == 'TopdownPoseEstimator'
+        assert model.head.out_channels == (16 if 'mpii' in osp.basename(path) else 17)
     # inherited from MMPose's configs by mim-style path, not copied
     text = open(path).read()
     assert "_base_ = ['mmpose::" in text or "_base_ = ['./" in text
@@ -100,9 +107,11 @@ def test_variants_differ_only_in_init(dataset, r50_backbone):
     _assert_loaded(model, expected)
 
 
-def test_kinematic_variant(r50_backbone):
+@pytest.mark.parametrize('name', ['simplebaseline_res50_coco-256x192_liftedcl-kinematic.py',
+                                  'simplebaseline_res50_h36m-256x256_liftedcl-kinematic.py'])
+def test_kinematic_variant(r50_backbone, name):
     from liftedcl_mm.models.heads import LiftingHeatmapHead
-    cfg = _cfg('simplebaseline_res50_coco-256x192_liftedcl-kinematic.py')
+    cfg = _cfg(name)
     path, expected = r50_backbone
     cfg.model.backbone.init_cfg.checkpoint = path
     model = _build(cfg.model)
@@ -179,3 +188,58 @@ def test_every_mmpose_config_saves_atomically(path):
         hook = HOOKS.build(hook_cfg)
     assert isinstance(hook, AtomicCheckpointHook)
     assert hook.save_best is not None  # MMPose's own best-checkpoint setting is kept
+
+
+def _load_tool(*parts):
+    path = osp.join(ROOT, 'tools', *parts)
+    spec = importlib.util.spec_from_file_location('tool_' + parts[-1][:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_h36m_2d_reads_mmpose_converter_output_and_reports_jdr():
+    """Paper Table 3 (JDR): h36m_to_coco.py's json, Qiu et al.'s schedule, JDRMetric."""
+    prepare = _load_tool('dataset_converters', 'prepare_h36m.py')
+    cfg = _cfg('simplebaseline_res50_h36m-256x256_imagenet.py')
+    for split, loader in (('train', cfg.train_dataloader), ('test', cfg.val_dataloader)):
+        _, ann = prepare.annotation_paths(cfg.data_root, 5, split)
+        assert osp.join(loader.dataset.data_root, loader.dataset.ann_file) == ann
+        assert loader.dataset.data_prefix == dict(img='images/')  # --full-img-name paths
+    assert cfg.train_dataloader.dataset.sample_interval == 5  # Qiu et al.'s [::5]
+    jdr = [m for m in cfg.val_evaluator if m['type'] == 'JDRMetric']
+    assert jdr[0] == dict(type='JDRMetric', thr=0.5, head_size=25.6)
+    assert jdr[1]['head_size'] == 'joints' and jdr[1]['head_joints'] == (9, 10)
+    assert cfg.default_hooks.checkpoint.save_best == 'JDR/mean'
+    assert cfg.model.test_cfg.flip_test is False
+    assert cfg.train_cfg.max_epochs == 30 and cfg.optim_wrapper.optimizer.lr == 1e-3
+    assert [s['milestones'] for s in cfg.param_scheduler] == [[20, 25]]
+
+
+def test_h36m_3d_config():
+    """Paper Table 4 (MPJPE / PA-MPJPE): preprocess_h36m.py's npz, Li et al.'s schedule."""
+    prepare = _load_tool('dataset_converters', 'prepare_h36m.py')
+    cfg = _cfg('rle3d_res50_h36m-256x256_imagenet.py')
+    for split, loader in (('train', cfg.train_dataloader), ('test', cfg.val_dataloader)):
+        npz, _ = prepare.annotation_paths(cfg.data_root, 5, split)
+        assert loader.dataset.type == 'Human36mImageDataset'
+        assert osp.join(loader.dataset.data_root, loader.dataset.ann_file) == npz
+        assert loader.dataset.camera_param_file == 'annotation_body3d/cameras.pkl'
+        assert loader.dataset.scale_3d == 1000.  # MPJPE in mm
+    assert sorted(m['mode'] for m in cfg.val_evaluator if m['type'] == 'MPJPE') == [
+        'mpjpe', 'p-mpjpe']
+    assert cfg.model.head.type == 'UVDRegressionHead' and cfg.model.head.loss.type == 'RLELoss3D'
+    assert cfg.model.head.decoder.type == 'RootRelativeUVD'
+    assert cfg.model.test_cfg.flip_test is False
+    for key in ('camera_param', 'target_root', 'target_img_path', 'input_center'):
+        assert key in cfg.meta_keys
+    assert cfg.optim_wrapper.clip_grad.max_norm == 35
+    assert cfg.train_cfg.max_epochs == 200
+    assert [s['milestones'] for s in cfg.param_scheduler] == [[90, 120]]
+    model = _build(cfg.model)
+    from liftedcl_mm.models.heads import UVDRegressionHead
+    from liftedcl_mm.models.losses import RLELoss3D
+    assert isinstance(model.head, UVDRegressionHead)
+    assert isinstance(model.head.loss_module, RLELoss3D)
+    coords, sigma = model.head(model.extract_feat(torch.zeros(1, 3, 64, 64)))
+    assert coords.shape == sigma.shape == (1, 17, 3)

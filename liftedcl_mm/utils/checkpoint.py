@@ -102,6 +102,9 @@ def register_safe_globals() -> None:
         return
     from mmengine.logging import HistoryBuffer
     entries = _numpy_globals()
+    # numpy pickles an empty array's buffer as bytes() (e.g. MMPose's H36M metainfo sigmas=[]);
+    # building a bytes object runs no code.
+    entries.append(bytes)
     entries.append(HistoryBuffer)
     entries.append((_history_buffer_getattr, 'builtins.getattr'))
     torch.serialization.add_safe_globals(entries)

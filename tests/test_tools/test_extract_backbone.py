@@ -275,3 +275,130 @@ def test_stage1_mocov2_init_config(tmp_path):
         assert torch.equal(got[key], value), key
     # Only the backbone comes from Stage I: the heads keep their own (random) initialisation.
     assert model.lifting_head is not None and model.discriminator is not None
+
+
+def _authors_heads(prefix, feat=2048, seed=0):
+    """The non-ResNet modules of the LiftedCL authors' PoseResNet_Adv (moco/pose_res_adv.py)."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {
+        'mlp_invariant.0.weight': (feat, feat), 'mlp_invariant.0.bias': (feat, ),
+        'mlp_invariant.2.weight': (128, feat), 'mlp_invariant.2.bias': (128, ),
+        'conv_variant.0.weight': (feat, feat, 1, 1), 'conv_variant.0.bias': (feat, ),
+        'conv_variant.2.weight': (128, feat, 1, 1), 'conv_variant.2.bias': (128, ),
+        'lifting.linear.0.weight': (512, 2048), 'lifting.linear.0.bias': (512, ),
+        'lifting.res_1.model.0.weight': (512, 512), 'lifting.res_1.model.2.weight': (512, 512),
+        'lifting.final.weight': (51, 512), 'lifting.final.bias': (51, ),
+    }
+    return OrderedDict((prefix + k, torch.randn(*s, generator=g) * 0.01)
+                       for k, s in shapes.items())
+
+
+def _authors_checkpoint(path, encoder_q, encoder_k, feat=2048, bare=False, legacy=True):
+    """What the authors' train_adv.py saves: MoCo's save_checkpoint dict around the DDP model's
+    state_dict (``bare``: the state dict alone, as their saved_models/moco_epoch_*.pth.tar)."""
+    state = OrderedDict()
+    for name, enc in (('encoder_q', encoder_q), ('encoder_k', encoder_k)):
+        state.update(_prefixed(enc, f'module.{name}.'))
+        state.update(_authors_heads(f'module.{name}.', feat))
+    state['module.queue_inv'] = torch.randn(128, 64)
+    state['module.queue_var'] = torch.randn(128, 64)
+    state['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
+    checkpoint = state if bare else dict(
+        epoch=200, arch='resnet50', state_dict=state,
+        optimizer_G={'state': {}, 'param_groups': [
+            {'lr': 0.03, 'momentum': 0.9, 'dampening': 0, 'weight_decay': 1e-4,
+             'nesterov': False, 'params': list(range(8))}]})
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=not legacy)
+
+
+def _is_legacy(path):
+    import zipfile
+    return not zipfile.is_zipfile(path)
+
+
+def test_liftedcl_authors_release_into_mmpose_h36m_config(tmp_path):
+    """The authors' layout (legacy torch format) -> backbone -> our H36M LiftedCL configs."""
+    from mmengine.config import Config
+    torch.manual_seed(2)
+    tv_q = OrderedDict((k, v) for k, v in torchvision.models.resnet50().state_dict().items()
+                       if not k.startswith('fc.'))
+    tv_k = OrderedDict((k, v + 1 if v.is_floating_point() else v) for k, v in tv_q.items())
+    src = tmp_path / 'checkpoint.pth.tar'
+    _authors_checkpoint(src, tv_q, tv_k)
+    assert _is_legacy(src)
+    out = tmp_path / 'liftedcl_r50_backbone.pth'
+    info = eb.convert(str(src), str(out))
+    assert info['source'] == 'liftedcl-authors' and info['prefix'] == 'module.encoder_q.'
+    assert info['dropped'] == ['mlp_invariant', 'conv_variant', 'lifting']
+    state = _assert_plain_tensor_file(out)
+    assert list(state) == list(tv_q)
+    assert all(torch.equal(state[k], tv_q[k]) for k in tv_q)
+
+    from mmpose.registry import MODELS
+    from mmpose.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    for name in ('simplebaseline_res50_h36m-256x256_liftedcl.py',
+                 'rle3d_res50_h36m-256x256_liftedcl.py'):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', 'mmpose', name))
+        cfg.model.backbone.init_cfg.checkpoint = str(out)
+        with DefaultScope.overwrite_default_scope('mmpose'):
+            model = MODELS.build(cfg.model)
+            model.init_weights()
+        _assert_backbone_equals(model, tv_q)
+
+    out_k = tmp_path / 'key.pth'
+    info = eb.convert(str(src), str(out_k), key_encoder=True)
+    assert info['prefix'] == 'module.encoder_k.'
+    assert torch.equal(torch.load(out_k)['layer4.2.conv3.weight'], tv_k['layer4.2.conv3.weight'])
+
+
+@pytest.mark.parametrize('legacy', [True, False])
+def test_layouts_are_told_apart_and_reported(tmp_path, legacy, capsys):
+    query, key = _resnet_state(18, seed=0), _resnet_state(18, seed=1)
+    files = {
+        'liftedcl-authors': tmp_path / 'checkpoint.pth.tar',
+        'liftedcl-authors-bare': tmp_path / 'moco_epoch_199.pth.tar',
+        'moco': tmp_path / 'moco_v2_200ep_pretrain.pth.tar',
+    }
+    _authors_checkpoint(files['liftedcl-authors'], query, key, feat=512, legacy=legacy)
+    _authors_checkpoint(files['liftedcl-authors-bare'], query, key, feat=512, bare=True,
+                        legacy=legacy)
+    # the official MoCo v2 layout, as main_moco.py's save_checkpoint writes it
+    state = OrderedDict()
+    for name, enc in (('encoder_q', query), ('encoder_k', key)):
+        state.update(_prefixed(enc, f'module.{name}.'))
+        state[f'module.{name}.fc.0.weight'] = torch.randn(512, 512)
+        state[f'module.{name}.fc.0.bias'] = torch.randn(512)
+        state[f'module.{name}.fc.2.weight'] = torch.randn(128, 512)
+        state[f'module.{name}.fc.2.bias'] = torch.randn(128)
+    state['module.queue'] = torch.randn(128, 64)
+    state['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
+    torch.save(dict(epoch=200, arch='resnet50', state_dict=state,
+                    optimizer={'state': {}, 'param_groups': [{'lr': 0.0, 'params': [0, 1]}]}),
+               files['moco'], _use_new_zipfile_serialization=not legacy)
+    for kind, src in files.items():
+        assert _is_legacy(src) == legacy
+        out = tmp_path / f'{kind}.pth'
+        eb.main([str(src), str(out)])  # the command line, in-process
+        printed = capsys.readouterr().out
+        assert f'source: {kind.replace("-bare", "")} --' in printed, printed
+        got = load_checkpoint_safely(out)
+        assert list(got) == list(query)
+        assert all(torch.equal(got[k], query[k]) for k in query)
+
+
+def test_unknown_layout_lists_the_known_ones(tmp_path):
+    # e.g. a DataParallel-wrapped plain ResNet: module.conv1.weight, ...
+    src = tmp_path / 'model_best.pth.tar'
+    torch.save({'state_dict': _prefixed(_resnet_state(18), 'module.')}, src,
+               _use_new_zipfile_serialization=False)
+    with pytest.raises(eb.NotAResNetError) as info:
+        eb.convert(str(src), str(tmp_path / 'out.pth'))
+    msg = str(info.value)
+    for layout in ('liftedcl (', 'liftedcl-authors (', 'moco (', 'plain ('):
+        assert layout in msg
+    assert 'module.* (' in msg and 'model_best.pth.tar' in msg
+    # forcing the authors' layout on a MoCo file names what is missing
+    torch.save({'state_dict': _prefixed(_resnet_state(18), 'backbone.')}, src)
+    with pytest.raises(eb.NotAResNetError, match=r'module\.encoder_q\.conv1\.weight'):
+        eb.convert(str(src), str(tmp_path / 'out.pth'), source='liftedcl-authors')

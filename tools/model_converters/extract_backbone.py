@@ -8,7 +8,7 @@ missing and no unexpected keys::
         type='ResNet', depth=50,
         init_cfg=dict(type='Pretrained', checkpoint='work_dirs/liftedcl_r50_coco/backbone.pth')))
 
-Sources (``--source auto`` detects them):
+Sources (``--source auto`` detects them from the keys and prints which one it found):
 
 * ``liftedcl``: a liftedcl_mm checkpoint (MMEngine ``{'meta', 'state_dict', ...}``); the query
   encoder is ``backbone.*``, the momentum (key) encoder ``encoder_k.module.0.*``
@@ -16,12 +16,26 @@ Sources (``--source auto`` detects them):
   ``init_cfg=dict(type='Pretrained', checkpoint=FULL.pth, prefix='backbone.')`` provided the
   config has ``custom_imports=dict(imports=['liftedcl_mm'])`` (our safe-globals allow-list is
   needed for the numpy objects in ``meta``/``message_hub``).
-* ``moco``: MoCo-style checkpoints, i.e. the LiftedCL authors' released weights and the MoCo v2
-  ImageNet weights (``{'state_dict': {'module.encoder_q.conv1.weight', ...}}``); the projection
-  MLP (``fc.*``) and any other non-ResNet module are dropped. ``--key-encoder`` reads
+* ``liftedcl-authors``: the LiftedCL authors' checkpoints (RichardChen20/LiftedCL
+  ``train_adv.py``/``train_cl.py``, and their released IN+CC weights): MoCo's layout,
+  ``{'epoch', 'arch', 'state_dict', 'optimizer_G'}`` (or the bare ``state_dict`` of their
+  ``saved_models/moco_epoch_*.pth.tar``) with the DDP-wrapped query encoder
+  ``module.encoder_q.{conv1, bn1, layer1-4}`` plus its heads ``mlp_invariant`` (invariant
+  projector), ``conv_variant`` (equivariant projector) and ``lifting`` (lifting network), the key
+  encoder ``module.encoder_k.*`` (``--key-encoder``) and the queues ``module.queue_inv``,
+  ``module.queue_var``, ``module.queue_ptr``. The heads, key encoder and queues are dropped
+  (their discriminator is not saved).
+* ``moco``: MoCo v1/v2 checkpoints (facebookresearch/moco ``main_moco.py``, e.g. the MoCo v2
+  ImageNet weights: ``{'epoch', 'arch', 'state_dict', 'optimizer'}`` with
+  ``module.encoder_q.*``, the MLP ``fc.*``, ``module.encoder_k.*``, ``module.queue*``); the
+  projection MLP and any other non-ResNet module are dropped. ``--key-encoder`` reads
   ``encoder_k``. The result also serves as stage-I initialisation of LiftedCL
   (``model.backbone.init_cfg=dict(type='Pretrained', checkpoint=OUT)``).
 * ``plain``: an already plain ResNet state dict (e.g. torchvision's); ``fc.*`` is dropped.
+
+2020-era files saved in torch's legacy (non-zip) format are read by the same restricted
+(weights-only) loader. Anything else is refused with the list of these layouts and a summary of
+what the file holds.
 
 Usage::
 
@@ -45,6 +59,7 @@ RESNET_MODULES = ('conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4')
 # Prefix of the query / key encoder's backbone in each source format.
 QUERY_PREFIXES = {
     'liftedcl': ('backbone.', ),
+    'liftedcl-authors': ('module.encoder_q.', 'encoder_q.'),
     'moco': ('module.encoder_q.', 'encoder_q.'),
     'plain': ('', ),
 }
@@ -52,9 +67,27 @@ KEY_PREFIXES = {
     # EMA of nn.Sequential(backbone, neck, equiv_neck): encoder_k.module.0.* (LiftedCL);
     # MMPretrain's MoCo names it target_net.module.0.*
     'liftedcl': ('encoder_k.module.0.', 'target_net.module.0.', 'momentum_encoder.module.0.'),
+    'liftedcl-authors': ('module.encoder_k.', 'encoder_k.'),
     'moco': ('module.encoder_k.', 'encoder_k.'),
     'plain': (),
 }
+# Modules of the authors' PoseResNet_Adv besides the ResNet (moco/pose_res_adv.py): what tells
+# their checkpoints from MoCo's, whose encoder only adds ``fc``.
+AUTHORS_HEADS = ('mlp_invariant', 'conv_variant', 'lifting')
+SOURCES = {
+    'liftedcl': 'liftedcl_mm checkpoint (backbone.*)',
+    'liftedcl-authors': "LiftedCL authors' checkpoint (train_adv.py / released weights: "
+                        'module.encoder_q.* with mlp_invariant, conv_variant, lifting)',
+    'moco': 'MoCo checkpoint (main_moco.py: module.encoder_q.* with the fc MLP)',
+    'plain': 'plain ResNet state dict',
+}
+LAYOUTS_HELP = (
+    'Recognised layouts: liftedcl (liftedcl_mm/MMEngine: state_dict with backbone.conv1.weight, '
+    'backbone.layer1.*), liftedcl-authors (the LiftedCL authors\' train_adv.py/train_cl.py and '
+    'released weights: state_dict with module.encoder_q.{conv1,layer1-4}.* and '
+    'module.encoder_q.{mlp_invariant,conv_variant,lifting}.*), moco (MoCo v1/v2 main_moco.py: '
+    'state_dict with module.encoder_q.* and module.encoder_q.fc.*), plain (conv1.weight, '
+    'layer1.*)')
 
 
 class NotAResNetError(ValueError):
@@ -88,17 +121,19 @@ def _summary(state: dict, limit: int = 8) -> str:
 
 
 def detect_source(state: dict) -> str:
-    """``'liftedcl'``, ``'moco'`` or ``'plain'`` from the key prefixes."""
+    """``'liftedcl'``, ``'liftedcl-authors'``, ``'moco'`` or ``'plain'`` from the keys."""
     keys = [str(k) for k in state]
     if any(k.startswith('backbone.layer') or k == 'backbone.conv1.weight' for k in keys):
         return 'liftedcl'
-    if any(re.match(r'(module\.)?encoder_q\.', k) for k in keys):
-        return 'moco'
+    query = [m.group(2) for m in (re.match(r'(module\.)?encoder_q\.([^.]+)', k) for k in keys)
+             if m]
+    if query:
+        return 'liftedcl-authors' if set(query) & set(AUTHORS_HEADS) else 'moco'
     if 'conv1.weight' in keys and any(k.startswith('layer1.') for k in keys):
         return 'plain'
     raise NotAResNetError(
         f'cannot tell the checkpoint format (no backbone.*, module.encoder_q.* or plain ResNet '
-        f'keys): {_summary(state)}')
+        f'keys). {LAYOUTS_HELP}. This file holds {_summary(state)}')
 
 
 def _check_resnet(backbone: dict, where: str, state: dict) -> None:
@@ -127,7 +162,8 @@ def extract_backbone(checkpoint,
 
     Args:
         checkpoint (dict): A loaded checkpoint (see module doc for the formats).
-        source (str): ``'auto'``, ``'liftedcl'``, ``'moco'`` or ``'plain'``.
+        source (str): ``'auto'``, ``'liftedcl'``, ``'liftedcl-authors'``, ``'moco'`` or
+            ``'plain'``.
         key_encoder (bool): Take the momentum (key) encoder instead of the query encoder.
 
     Returns:
@@ -138,7 +174,8 @@ def extract_backbone(checkpoint,
     if source == 'auto':
         source = detect_source(state)
     if source not in QUERY_PREFIXES:
-        raise ValueError(f'unknown --source {source!r}; choose auto, liftedcl, moco or plain')
+        raise ValueError(f'unknown --source {source!r}; choose auto, '
+                         f'{", ".join(QUERY_PREFIXES)}')
     candidates = (KEY_PREFIXES if key_encoder else QUERY_PREFIXES)[source]
     prefix: Optional[str] = None
     for cand in candidates:
@@ -149,7 +186,8 @@ def extract_backbone(checkpoint,
         which = 'key' if key_encoder else 'query'
         raise NotAResNetError(
             f'no {which}-encoder ResNet found for source {source!r} (looked for '
-            f'{[c + "conv1.weight" for c in candidates]}): {_summary(state)}')
+            f'{[c + "conv1.weight" for c in candidates]}). {LAYOUTS_HELP}. This file holds '
+            f'{_summary(state)}')
     backbone = OrderedDict()
     dropped = OrderedDict()
     for key, value in state.items():
@@ -193,13 +231,13 @@ def convert(in_path: str, out_path: str, source: str = 'auto', key_encoder: bool
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Extract the ResNet backbone of a LiftedCL / MoCo checkpoint as a plain '
-        'tensor state dict for MMPose/MMPretrain/torchvision')
+        description='Extract the ResNet backbone of a liftedcl_mm, LiftedCL-authors or MoCo '
+        'checkpoint as a plain tensor state dict for MMPose/MMPretrain/torchvision')
     parser.add_argument('src', help='input checkpoint')
     parser.add_argument('dst', help='output backbone state dict')
     parser.add_argument(
-        '--source', default='auto', choices=['auto', 'liftedcl', 'moco', 'plain'],
-        help='checkpoint format (default: detect)')
+        '--source', default='auto', choices=['auto'] + list(QUERY_PREFIXES),
+        help='checkpoint layout (default: detect it from the keys)')
     parser.add_argument(
         '--key-encoder', action='store_true',
         help='extract the momentum (key) encoder instead of the query encoder')
@@ -210,6 +248,7 @@ def main(argv=None):
     args = parse_args(argv)
     info = convert(args.src, args.dst, source=args.source, key_encoder=args.key_encoder)
     dropped = ', '.join(info['dropped']) or 'nothing'
+    print(f'source: {info["source"]} -- {SOURCES[info["source"]]}')
     print(f'{args.src} ({info["source"]}, prefix {info["prefix"]!r}) -> {args.dst}: '
           f'{info["num_tensors"]} tensors; dropped {dropped}')
 

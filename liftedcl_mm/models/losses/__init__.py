@@ -3,5 +3,7 @@ from .equivariant_info_nce import EquivariantInfoNCELoss
 from .info_nce import InfoNCELoss
 from .kinematic_prior import KinematicPriorLoss
 from .lsgan import LSGANLoss
+from .rle_loss_3d import RLELoss3D
 
-__all__ = ['InfoNCELoss', 'EquivariantInfoNCELoss', 'LSGANLoss', 'KinematicPriorLoss']
+__all__ = ['InfoNCELoss', 'EquivariantInfoNCELoss', 'LSGANLoss', 'KinematicPriorLoss',
+           'RLELoss3D']
