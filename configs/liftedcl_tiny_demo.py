@@ -30,3 +30,10 @@ default_hooks = dict(
     logger=dict(interval=1),
     checkpoint=dict(interval=10, by_epoch=False, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
+
+# Lifted vs prior skeletons and the lifted_plausible / lifted_spread scalars after the first
+# iteration, every 100 and after the last one (vis_data/vis_image/lifted_skeletons_<iter>.png).
+# A picture costs about half an iteration of this tiny model (~20 ms), so 100 keeps the hook
+# near 0.5% of the training time (tools/benchmarks/bench_vis_hook.py); 10 would cost ~5%.
+# custom_hooks = [] switches it off.
+custom_hooks = [dict(type='LiftedSkeletonVisHook', interval=100)]

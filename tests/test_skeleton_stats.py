@@ -143,3 +143,52 @@ def test_check_and_format():
     straight = prior_statistics(build(standing())[None])
     assert math.isnan(straight['knee_wrong_way'])
     assert not {r['key']: r for r in check_prior_statistics(straight)}['knee_wrong_way']['passed']
+
+
+# ----------------------------------------------------------------------------- plausibility
+def _prior(num=200):
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    return sample_skeletons(num, seed=3)
+
+
+def test_bone_length_ratios_of_the_template():
+    from liftedcl_mm.skeleton.stats import bone_length_ratios
+    ratios = bone_length_ratios(build(standing())[None])[0]
+    lengths = np.linalg.norm(H36M_TEMPLATE_BONES, axis=1)
+    np.testing.assert_allclose(ratios, lengths / lengths.sum())
+    assert np.isnan(bone_length_ratios(np.zeros((1, 17, 3)))).all()  # no bones, no ratios
+
+
+def test_plausible_passes_prior_and_template_fails_broken_skeletons():
+    from liftedcl_mm.skeleton.stats import bone_ratio_band, plausible
+    prior = _prior()
+    assert plausible(prior, prior).all()  # every prior skeleton lies in its own band
+    # A hand-built upright body with both knees bent 40 deg backwards, scaled and shifted.
+    bones = standing()
+    bones[BONE['right_foot']] = rx(-40) @ bones[BONE['right_foot']]
+    bones[BONE['left_foot']] = rx(-40) @ bones[BONE['left_foot']]
+    good = build(bones)
+    # A knee bent forward (mirrored hinge): 40 deg the wrong way.
+    forward_knee = standing()
+    forward_knee[BONE['right_foot']] = rx(40) @ forward_knee[BONE['right_foot']]
+    # A 2x-long shin.
+    long_shin = bones.copy()
+    long_shin[BONE['left_foot']] *= 2.0
+    # The whole body mirrored (x -> -x): its bent knees now bend the wrong way.
+    mirrored = good * [-1.0, 1.0, 1.0]
+    nan = good.copy()
+    nan[3, 0] = np.nan
+    batch = np.stack([good * 0.003 + 5.0, build(forward_knee), build(long_shin), mirrored, nan,
+                      np.zeros((17, 3))])
+    assert plausible(batch, prior).tolist() == [True, False, False, False, False, False]
+    # A precomputed band gives the same answer; a straight knee never bends the wrong way.
+    band = bone_ratio_band(prior)
+    assert band.shape == (2, 16) and (band[0] < band[1]).all()
+    assert plausible(batch, band).tolist() == plausible(batch, prior).tolist()
+    assert plausible(build(standing())[None], band).tolist() == [True]
+    # A thigh 30% longer than the template's is out of the band (the prior varies bones +-10%).
+    stretched = standing()
+    stretched[BONE['right_knee']] *= 1.3
+    assert plausible(build(stretched)[None], prior, tolerance=0.1).tolist() == [False]
+    with pytest.raises(ValueError, match='tolerance'):
+        bone_ratio_band(prior, tolerance=1.5)

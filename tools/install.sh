@@ -2,6 +2,7 @@
 # Install liftedcl_mm and its pinned OpenMMLab stack into a project virtualenv.
 #
 #   bash tools/install.sh            # creates ./.venv (or $LIFTEDCL_VENV) and installs everything
+#   bash tools/install.sh --with-tensorboard   # ... plus TensorBoard (or LIFTEDCL_WITH_TENSORBOARD=1)
 #
 # Idempotent: a second run only checks what is there. The full mmcv 2.1.0 (with ops) has no wheel
 # for this torch, so it is built from the sdist once (~15 min on 2 cores) and cached in
@@ -16,6 +17,14 @@ CONSTRAINTS="$REPO/requirements/constraints.txt"
 SHARED_WHEELS="${LIFTEDCL_SHARED_WHEELS:-$REPO/../shared/wheels}"
 MMCV_VERSION=2.1.0
 TORCH_VERSION=2.14.1
+WITH_TENSORBOARD="${LIFTEDCL_WITH_TENSORBOARD:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --with-tensorboard) WITH_TENSORBOARD=1 ;;
+    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "[install] unknown option: $arg (known: --with-tensorboard)" >&2; exit 2 ;;
+  esac
+done
 
 STEP="start"
 trap 'rc=$?; if [ $rc -ne 0 ]; then echo "[install] FAILED at step: $STEP (exit $rc)" >&2; fi' EXIT
@@ -89,6 +98,13 @@ vpip install -q -c "$CONSTRAINTS" -r "$REPO/requirements/runtime.txt" -r "$REPO/
 step "openmim (for 'mim train liftedcl_mm ...')"
 vpip install -q -c "$CONSTRAINTS" openmim==0.3.9
 
+if [ "$WITH_TENSORBOARD" = 1 ]; then
+  step "tensorboard (--with-tensorboard; the TensorboardVisBackend of configs/_base_/default_runtime.py)"
+  if ! "$PY" -c "import tensorboard, torch.utils.tensorboard" 2>/dev/null; then
+    vpip install -q -c "$CONSTRAINTS" -r "$REPO/requirements/tensorboard.txt"
+  fi
+fi
+
 step "liftedcl_mm (editable)"
 vpip install -q -c "$CONSTRAINTS" --no-deps --no-build-isolation -e "$REPO"
 # MIM looks for <site-packages>/liftedcl_mm/.mim; a PEP 660 editable install has no such folder, so
@@ -103,6 +119,12 @@ import mmpose.models, mmpretrain.models
 from xtcocotools.coco import COCO  # breaks under numpy 2: see requirements/constraints.txt
 import liftedcl_mm
 assert numpy.__version__.startswith('1.'), numpy.__version__
+try:  # optional (--with-tensorboard): the event writer MMEngine's TensorboardVisBackend uses
+    from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    import tensorboard
+    print('[install] tensorboard', tensorboard.__version__)
+except ImportError:
+    pass
 print('[install] ok: torch', torch.__version__, 'torchvision', torchvision.__version__,
       'mmcv', mmcv.__version__, 'mmengine', mmengine.__version__, 'mmpretrain',
       mmpretrain.__version__, 'mmpose', mmpose.__version__, 'mmdet', mmdet.__version__,

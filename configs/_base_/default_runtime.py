@@ -18,9 +18,24 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
-log_processor = dict(window_size=10)
-vis_backends = [dict(type='LocalVisBackend')]
+# `lr` repeats the encoder's lr (generator.lr) under the name MMPretrain's log tools look for:
+# `mim run mmpretrain analyze_logs plot_curve|cal_train_time <work_dir>/<timestamp>/vis_data/
+# <timestamp>.json` then read our logs as training logs (configs without it are unaffected).
+log_processor = dict(
+    window_size=10,
+    custom_cfg=[dict(data_src='generator.lr', log_name='lr', method_name='mean', window_size=1)])
+
+# Where the logged scalars and the pictures (LiftedSkeletonVisHook) go: <work_dir>/<timestamp>/
+# vis_data/ (scalars.json, vis_image/). TensorBoard as well (`bash tools/install.sh
+# --with-tensorboard`, then `tensorboard --logdir work_dirs`): uncomment its line for every config,
+# or switch it on in one config with
+# visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    # dict(type='TensorboardVisBackend'),
+]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+
 log_level = 'INFO'
 load_from = None
 resume = False

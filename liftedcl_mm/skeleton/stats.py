@@ -26,12 +26,15 @@ Definitions, per skeleton (joint names from MMPose's H36M order):
 * thigh / upper-arm angle: between the bone (hip -> knee, shoulder -> elbow) and trunk-down
   ``-t``; 0 when it hangs along the trunk.
 * trunk tilt: the angle between ``t`` and the world's up axis.
+* plausible (one skeleton, :func:`plausible`): every bone's share of the total bone length lies
+  in the band a prior allows (the prior's min / max per bone, widened by a tolerance), and no
+  knee bent by more than a threshold has its bend axis to the subject's right.
 """
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .h36m import H36M_JOINT_NAMES, H36M_NUM_JOINTS
+from .h36m import H36M_BONES, H36M_JOINT_NAMES, H36M_NUM_JOINTS
 
 # World axis of each ``up_axis`` spelling.
 UP_AXES = {
@@ -209,3 +212,78 @@ def format_statistics(rows: List[dict], title: str = '') -> str:
         lines.append(f'{r["label"]:<{width}}  {_fmt(r["value"], r["unit"]):>10}  '
                      f'{r["target"]:<17}  {"PASS" if r["passed"] else "FAIL"}')
     return '\n'.join(lines)
+
+
+# --- Plausibility of single skeletons ----------------------------------------------------------
+def bone_length_ratios(joints: np.ndarray) -> np.ndarray:
+    """Each bone's length divided by the skeleton's total bone length (scale-free proportions).
+
+    Args:
+        joints (np.ndarray): ``(N, 17, 3)`` joints in MMPose's H36M order (any scale).
+
+    Returns:
+        np.ndarray: ``(N, 16)`` ratios in ``H36M_BONES`` order; NaN for a skeleton whose bones
+        all have length 0.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (H36M_NUM_JOINTS, 3):
+        raise ValueError(f'joints must have shape (N, {H36M_NUM_JOINTS}, 3), '
+                         f'got {joints.shape}')
+    parents, children = (list(side) for side in zip(*H36M_BONES))
+    lengths = np.linalg.norm(joints[:, children] - joints[:, parents], axis=-1)
+    total = lengths.sum(axis=1, keepdims=True)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return lengths / np.where(total > 0, total, np.nan)
+
+
+def bone_ratio_band(prior: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
+    """The band of bone-length ratios a prior allows: per bone ``[min (1 - tol), max (1 + tol)]``.
+
+    Args:
+        prior (np.ndarray): ``(P, 17, 3)`` prior skeletons.
+        tolerance (float): Relative widening of the prior's range on both sides.
+
+    Returns:
+        np.ndarray: ``(2, 16)`` lower and upper bounds.
+    """
+    if not 0.0 <= float(tolerance) < 1.0:
+        raise ValueError(f'tolerance must be in [0, 1), got {tolerance}')
+    ratios = bone_length_ratios(prior)
+    ratios = ratios[np.isfinite(ratios).all(axis=1)]
+    if len(ratios) == 0:
+        raise ValueError('the prior has no skeleton with finite, non-zero bones')
+    return np.stack([ratios.min(0) * (1.0 - tolerance), ratios.max(0) * (1.0 + tolerance)])
+
+
+def plausible(joints: np.ndarray,
+              prior: np.ndarray,
+              tolerance: float = 0.1,
+              bend_threshold: float = 10.0) -> np.ndarray:
+    """Which skeletons pass the plausibility test of lifted poses.
+
+    A skeleton passes when (1) every bone-length ratio (:func:`bone_length_ratios`) lies in
+    the prior's band (:func:`bone_ratio_band`) and (2) no knee bent by more than
+    ``bend_threshold`` degrees bends the wrong way (its bend axis points to the subject's right,
+    see the module docstring; a mirror image fails this too). Non-finite skeletons fail.
+
+    Args:
+        joints (np.ndarray): ``(N, 17, 3)`` skeletons to test (any scale, any origin).
+        prior (np.ndarray): ``(P, 17, 3)`` prior skeletons, or a ``(2, 16)`` band from
+            :func:`bone_ratio_band` (computed once when testing many batches).
+        tolerance (float): Widening of the band when ``prior`` holds skeletons.
+        bend_threshold (float): Knees flexed more than this (degrees) count as bent.
+
+    Returns:
+        np.ndarray: ``(N,)`` bool.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    prior = np.asarray(prior, dtype=np.float64)
+    band = prior if prior.shape == (2, len(H36M_BONES)) else bone_ratio_band(prior, tolerance)
+    finite = np.isfinite(joints).all(axis=(1, 2))
+    joints = np.where(finite[:, None, None], joints, 0.0)  # keep NaN out of the measures
+    ratios = bone_length_ratios(joints)
+    with np.errstate(invalid='ignore'):
+        in_band = ((ratios >= band[0]) & (ratios <= band[1])).all(axis=1)
+        m = skeleton_measures(joints)
+        wrong_knee = (m['knee_axis_right'] & (m['knee_flexion'] > bend_threshold)).any(axis=1)
+    return finite & in_band & ~wrong_knee

@@ -29,6 +29,7 @@ EXPECTED = {
     'pipeline': ['pipeline throughput', 'peer resizes with'],
     'iteration': ['iteration time vs DenseCL', 'iteration time vs MoCoV2',
                   'training peak memory vs DenseCL'],
+    'vis_hook': ['training time with the hook (tiny config', 'training time with the hook (R50'],
 }
 
 

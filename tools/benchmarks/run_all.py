@@ -28,6 +28,7 @@ BENCHMARKS = (
     ('crop_prep', 'bench_crop_prep.py'),
     ('pipeline', 'bench_pipeline.py'),
     ('iteration', 'bench_iteration.py'),
+    ('vis_hook', 'bench_vis_hook.py'),
 )
 TIMEOUT = dict(full=900, quick=120)  # per benchmark, seconds
 

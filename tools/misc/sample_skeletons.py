@@ -24,46 +24,12 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from liftedcl_mm.datasets.skeleton_prior import (load_skeleton_file,  # noqa: E402
-                                                 rotate_about_vertical, sample_skeletons,
-                                                 save_npy_atomic)
-from liftedcl_mm.skeleton import (H36M_BONE_COLORS, H36M_BONES,  # noqa: E402
-                                  H36M_JOINT_NAMES, check_prior_statistics, format_statistics,
+                                                 sample_skeletons, save_npy_atomic)
+from liftedcl_mm.skeleton import (check_prior_statistics, format_statistics,  # noqa: E402
                                   prior_statistics)
-
-# Views as (name, image-right axis, image-up axis) in our frame (facing +Y, +Z up, right +X):
-# front: a camera at +Y looking along -Y, its right is -X (the subject's left); right side: a
-# camera at +X looking along -X, its right is +Y (the subject faces right); top: looking down
-# along -Z with the subject's front up in the image, its right is +X.
-VIEWS = (
-    ('front', (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
-    ('right side', (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
-    ('top', (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
-)
-_HEAD = H36M_JOINT_NAMES.index('head')
-_RIGHT_HIP, _LEFT_HIP = H36M_JOINT_NAMES.index('right_hip'), H36M_JOINT_NAMES.index('left_hip')
-
-
-def face_front(skeletons: np.ndarray) -> np.ndarray:
-    """Turn each skeleton about +Z so that its hip line (left -> right hip) points to +X.
-
-    The subject then faces +Y (right-handed), so the fixed views show its front, right side
-    and top whatever yaw the prior gave it.
-
-    Args:
-        skeletons (np.ndarray): ``(N, 17, 3)`` joints, +Z up.
-
-    Returns:
-        np.ndarray: ``(N, 17, 3)`` float32.
-    """
-    right = skeletons[:, _RIGHT_HIP] - skeletons[:, _LEFT_HIP]
-    yaw = np.degrees(np.arctan2(right[:, 1], right[:, 0]))
-    return rotate_about_vertical(skeletons, -yaw)
-
-
-def project(skeleton: np.ndarray, view) -> np.ndarray:
-    """Image coordinates ``(17, 2)`` (x to the viewer's right, y up) of one view of ``VIEWS``."""
-    _, right, up = view
-    return np.stack([skeleton @ np.asarray(right), skeleton @ np.asarray(up)], -1)
+# The views, the turn to the front and the projection are shared with every skeleton plot.
+from liftedcl_mm.visualization.skeleton import (VIEWS, face_front,  # noqa: E402,F401
+                                                plot_skeleton_2d, project)
 
 
 def plot_skeletons(skeletons: np.ndarray, out_file: str, num: int = 8, turn_to_front: bool = True,
@@ -89,10 +55,7 @@ def plot_skeletons(skeletons: np.ndarray, out_file: str, num: int = 8, turn_to_f
     for row in range(num):
         for col, view in enumerate(VIEWS):
             ax = axes[row][col]
-            pts = project(shown[row], view)
-            for (parent, child), color in zip(H36M_BONES, H36M_BONE_COLORS):
-                ax.plot(pts[[parent, child], 0], pts[[parent, child], 1], color=color, lw=2)
-            ax.scatter(pts[_HEAD, 0], pts[_HEAD, 1], s=25, c='k')
+            plot_skeleton_2d(ax, project(shown[row], view))
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
             ax.set_aspect('equal')

@@ -25,8 +25,8 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
 from liftedcl_mm.registry import MODELS  # noqa: E402
-from liftedcl_mm.skeleton import H36M_BONE_COLORS, H36M_BONES  # noqa: E402
 from liftedcl_mm.utils import load_checkpoint_safely, register_all_modules  # noqa: E402
+from liftedcl_mm.visualization import lift_views, plot_skeleton_3d  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -79,13 +79,11 @@ def load_images(paths: List[str], size: int) -> np.ndarray:
     return np.stack(images)
 
 
-@torch.no_grad()
 def lift(model: torch.nn.Module, images_bgr: np.ndarray) -> np.ndarray:
     """Lifted joints (N, J, 3) of BGR uint8 images (N, H, W, 3)."""
     device = next(model.parameters()).device
     inputs = torch.from_numpy(images_bgr).permute(0, 3, 1, 2).contiguous().to(device)
-    data = model.data_preprocessor(dict(inputs=[inputs], data_samples=None), False)
-    return model.lifting_head(model.backbone(data['inputs'][0])).cpu().numpy()
+    return lift_views(model, inputs)[0]
 
 
 def draw_grid(images_bgr: np.ndarray, joints: np.ndarray, out: str) -> None:
@@ -97,22 +95,7 @@ def draw_grid(images_bgr: np.ndarray, joints: np.ndarray, out: str) -> None:
         ax.imshow(images_bgr[i][..., ::-1])
         ax.axis('off')
         ax3d = fig.add_subplot(num, 2, 2 * i + 2, projection='3d')
-        pose = joints[i]
-        for (parent, child), color in zip(H36M_BONES, H36M_BONE_COLORS):
-            seg = pose[[parent, child]]
-            ax3d.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=color, lw=2)
-        ax3d.scatter(pose[:, 0], pose[:, 1], pose[:, 2], s=6, color='gray')
-        # Equal scale on all axes, centred on the skeleton (frame: facing +Y, +Z up, right +X).
-        centre = (pose.max(0) + pose.min(0)) / 2
-        radius = max(float(np.ptp(pose, axis=0).max()) / 2, 1e-6)
-        for setter, c in zip((ax3d.set_xlim, ax3d.set_ylim, ax3d.set_zlim), centre):
-            setter(c - radius, c + radius)
-        ax3d.set_xticklabels([])
-        ax3d.set_yticklabels([])
-        ax3d.set_zticklabels([])
-        # Camera at +Y (azim 90) looking back along -Y: a skeleton facing +Y (our frame, see
-        # liftedcl_mm/skeleton/h36m.py) is seen from the front, its left on the viewer's right.
-        ax3d.view_init(elev=10, azim=90)
+        plot_skeleton_3d(ax3d, joints[i])
     fig.subplots_adjust(left=0.02, right=0.98, top=0.98, bottom=0.02, wspace=0.05)
     out_dir = osp.dirname(osp.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
