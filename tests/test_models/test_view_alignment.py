@@ -163,3 +163,91 @@ def test_half_precision_features_keep_dtype_and_precise_geometry():
     # Only the rounding of the features themselves (bf16: ~3 significant digits).
     torch.testing.assert_close(got[0].float(), want[0], atol=3e-2, rtol=2e-2)
     torch.testing.assert_close(got[1].float(), want[1], atol=3e-2, rtol=2e-2)
+
+
+def _true_centre_maps(box, flip, view=64, cells=8):
+    """Maps whose channels hold the original-image (x, y) of each cell's ResNet centre.
+
+    Cell ``j`` of a ``view``-pixel view is centred at view pixel ``stride * j + 0.5``; a flipped
+    view's pixel ``u`` shows the unflipped view's ``view - u``. Computed here from the contract
+    alone, not with the code under test.
+    """
+    stride = view / cells
+    centre = stride * torch.arange(cells, dtype=torch.float32) + 0.5
+    u = view - centre if flip else centre
+    scale_x, scale_y = (box[2] - box[0]) / view, (box[3] - box[1]) / view
+    xs, ys = box[0] + u * scale_x, box[1] + centre * scale_y
+    return torch.stack([xs[None, :].expand(cells, cells), ys[:, None].expand(cells, cells)])
+
+
+@pytest.mark.parametrize('cell_centres', ['uniform', 'stride'])
+def test_stride_cell_centres_put_flipped_positives_on_the_same_pixel(cell_centres):
+    # One crop of 128 px seen as a 64 px view with an 8x8 map (stride 8), once plain, once
+    # flipped. Bilinear sampling of maps linear in position returns the position sampled.
+    box = [10.0, 20.0, 138.0, 148.0]
+    feat_q = _true_centre_maps(box, False)[None]
+    feat_k = _true_centre_maps(box, True)[None]
+    boxes = torch.tensor([box])
+    q, k, valid = align_shared_regions(
+        feat_q, feat_k, boxes, boxes, torch.tensor([False]), torch.tensor([True]), out_size=4,
+        cell_centres=cell_centres, view_size=(64, 64))
+    assert valid.all()
+    # The shared box is the crop: bin centres at 8, 24, 40, 56 view px = 16, 48, 80, 112 px.
+    want = box[0] + 2.0 * (16.0 * torch.arange(4) + 8.0)
+    if cell_centres == 'stride':
+        torch.testing.assert_close(q[0, 0], want[None, :].expand(4, 4))
+        torch.testing.assert_close(k[0, 0], want[None, :].expand(4, 4))
+        torch.testing.assert_close(q[0, 1], (want + 10.0)[:, None].expand(4, 4))
+    else:
+        # The uniform model misplaces both by (stride - 1) / 2 = 3.5 view px = 7 px, in
+        # opposite directions: positives land 14 px apart (the issue's ~18 px at its scale).
+        torch.testing.assert_close(q[0, 0], want[None, :].expand(4, 4) - 7.0)
+        torch.testing.assert_close(k[0, 0], want[None, :].expand(4, 4) + 7.0)
+    torch.testing.assert_close(q[0, 1], k[0, 1])
+
+
+def test_stride_cell_centres_need_a_view_size():
+    feat = torch.zeros(1, 2, 4, 4)
+    boxes = torch.tensor([[0.0, 0.0, 8.0, 8.0]])
+    flips = torch.tensor([False])
+    with pytest.raises(ValueError, match='view_size'):
+        align_shared_regions(feat, feat, boxes, boxes, flips, flips, cell_centres='stride')
+    with pytest.raises(ValueError, match='cell_centres'):
+        align_shared_regions(feat, feat, boxes, boxes, flips, flips, cell_centres='centre')
+
+
+@pytest.mark.parametrize('option', [None, 'stride'])
+def test_liftedcl_passes_the_option_and_the_view_size(option, monkeypatch):
+    import numpy as np
+    from mmpretrain.structures import DataSample
+
+    import liftedcl_mm  # noqa: F401
+    from liftedcl_mm.models.algorithms import liftedcl as liftedcl_module
+    from liftedcl_mm.registry import MODELS
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return align_shared_regions(*args, **kwargs)
+
+    monkeypatch.setattr(liftedcl_module, 'align_shared_regions', spy)
+    cfg = dict(
+        type='LiftedCL', queue_len=16, feat_dim=8, align_size=2,
+        backbone=dict(type='ResNet', depth=18, base_channels=4, out_indices=(3, )),
+        equiv_neck=dict(type='EquivariantNeck', in_channels=32, hid_channels=16, out_channels=8),
+        loss_equiv=dict(type='EquivariantInfoNCELoss', temperature=0.2),
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3))
+    if option is not None:
+        cfg['align_cell_centres'] = option
+    model = MODELS.build(cfg)
+    samples = []
+    for flip in (False, True):
+        sample = DataSample()
+        sample.set_metainfo(dict(view_bboxes=np.array([[0, 0, 64, 64]] * 2, np.float32),
+                                 view_flips=np.array([False, flip])))
+        samples.append(sample)
+    views = [torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)]
+    losses = model.loss(views, samples)
+    assert torch.isfinite(losses['loss_equiv'])
+    assert seen['cell_centres'] == (option or 'uniform')
+    assert tuple(seen['view_size']) == (64, 64)

@@ -17,7 +17,8 @@ area-averaged first to avoid aliasing). Writes
 - ``<out>/annotations/<split>.json``: an MMEngine-style ``{"metainfo", "data_list"}`` file, one
   entry per crop with ``img_path`` (relative to the crop folder), ``src_file``, ``src_width``,
   ``src_height``, ``bbox`` (COCO ``[x, y, w, h]``), ``ext_bbox`` (``[x1, y1, x2, y2]``, the
-  extended box that was cropped, continuous pixel coordinates), ``ann_id`` and ``image_id``.
+  extended box that was cropped, continuous pixel coordinates), ``ann_id`` and ``image_id``,
+  plus ``keypoints_3d`` unchanged when the annotation has it (synthetic 3D truth).
 
 Every file is written to a temporary name in its folder and renamed, so no half-written file ever
 has a final name; the final files get the mode of a plain ``open()`` (e.g. 0644 under umask 022).
@@ -182,6 +183,11 @@ def check_annotation(ann: dict, img_w: float, img_h: float):
     # None (JSON null) reads as absent, as before; integral floats are what some tools write.
     if nkpt is not None and not (_number(nkpt) and nkpt >= 0 and nkpt == int(nkpt)):
         return f'num_keypoints {_show(nkpt)} is not a non-negative integer'
+    # Optional 3D truth (synthetic data): carried into the crop records unchanged.
+    k3d = ann.get('keypoints_3d')
+    if k3d is not None and not (isinstance(k3d, list) and all(
+            isinstance(j, list) and len(j) == 3 and all(map(_number, j)) for j in k3d)):
+        return f'keypoints_3d {_show(k3d, 80)} is not a list of finite (x, y, z) triples'
     kpts = ann.get('keypoints')
     if kpts is None:
         return None
@@ -401,6 +407,8 @@ class _Worker:
                      src_height=image['height'], bbox=[float(v) for v in ann['bbox']],
                      ext_bbox=[round(v, 3) for v in ext], ann_id=ann['id'],
                      image_id=ann['image_id']))
+            if 'keypoints_3d' in ann:
+                records[-1]['keypoints_3d'] = ann['keypoints_3d']
         return records, bad, written, skipped
 
 

@@ -65,6 +65,7 @@ class LiftedCL(BaseSelfSupervisor):
         momentum (float): EMA momentum of the key encoder (MMEngine convention,
             ``1 - 0.999``). Defaults to 0.001.
         align_size (int): Side of the aligned shared region. Defaults to 16.
+        align_cell_centres (str): ``align_shared_regions``' ``cell_centres``. Defaults to 'uniform'.
         prior (dict, optional): ``SkeletonPriorDataset`` config; D's "real" skeletons
             (a ``PriorBank``). Needed when ``loss_adv`` is on.
         channels_last (bool): Run the encoders in ``torch.channels_last`` memory format
@@ -91,6 +92,7 @@ class LiftedCL(BaseSelfSupervisor):
                  feat_dim: int = 128,
                  momentum: float = 0.001,
                  align_size: int = 16,
+                 align_cell_centres: str = 'uniform',
                  prior: Optional[dict] = None,
                  channels_last: bool = True,
                  nonfinite: str = 'raise',
@@ -131,22 +133,20 @@ class LiftedCL(BaseSelfSupervisor):
         self.loss_adv = build(loss_adv, self.use_adv)
         self.loss_disc = build(loss_disc, self.use_adv)
         self.queue_len, self.feat_dim = int(queue_len), int(feat_dim)
-        self.align_size = int(align_size)
+        self.align_size, self.align_cell_centres = int(align_size), align_cell_centres
         self.channels_last = bool(channels_last)
         # before the key encoder copies the query encoder, so both use the same layout
         for module in (self.backbone, self.equiv_neck) if self.channels_last else ():
             if module is not None:
                 module.to(memory_format=torch.channels_last)
 
-        self.encoder_k = None
-        if self.use_inv or self.use_equiv:
-            self.encoder_k = MomentumEncoder(self._query_encoder(), float(momentum))
+        self.encoder_k = (MomentumEncoder(self._query_encoder(), float(momentum))
+                          if self.use_inv or self.use_equiv else None)
         # the key encoder's heads, by index in the layout of _query_encoder
         self._key_heads = {k: i for k, i, on in (('inv', 1, self.use_inv),
                                                  ('equiv', 2, self.use_equiv)) if on}
         queue = dict(type='FeatureQueue', dim=self.feat_dim, length=self.queue_len)
-        self.queue_inv = build(queue, self.use_inv)
-        self.queue_equiv = build(queue, self.use_equiv)
+        self.queue_inv, self.queue_equiv = (build(queue, u) for u in (self.use_inv, self.use_equiv))
 
         # Iterations seen by train_step (skipped ones included), restored with the checkpoint:
         # the prior draw is a pure function of (seed, iteration, rank).
@@ -198,7 +198,8 @@ class LiftedCL(BaseSelfSupervisor):
             bboxes, flips = view_geometry(data_samples, map_q.device)
             aligned_q, aligned_k, valid = align_shared_regions(
                 map_q, keys['equiv'], bboxes[:, 0], bboxes[:, 1], flips[:, 0], flips[:, 1],
-                out_size=self.align_size)
+                self.align_size, cell_centres=self.align_cell_centres,
+                view_size=tuple(inputs[0].shape[-2:]))
             # one row per aligned location: (N * S * S, C)
             rows_q, rows_k = (m.permute(0, 2, 3, 1).flatten(0, 2) for m in (aligned_q, aligned_k))
             valid_rows = valid.repeat_interleave(self.align_size**2)
@@ -220,8 +221,7 @@ class LiftedCL(BaseSelfSupervisor):
 
     def _discriminator_losses(self, joints: torch.Tensor, step: int) -> Dict[str, torch.Tensor]:
         real = self.prior_bank.draw(joints.shape[0], step, joints.device).to(joints.dtype)
-        # One pass over real and fake together (D has no batch-coupled layers): one DDP
-        # forward per backward.
+        # Real and fake in one pass (D has no batch-coupled layers): one DDP forward per backward
         scores = self.discriminator(torch.cat([real, joints.detach()], dim=0))
         score_real, score_fake = scores[:joints.shape[0]], scores[joints.shape[0]:]
         d_acc = torch.cat([score_real > 0.5, score_fake < 0.5]).float().mean()

@@ -5,15 +5,21 @@ original-image coordinates, and its feature map of size ``(h, w)`` covers that b
 ``(i, j)`` spanning ``[j, j + 1) x [i, i + 1)`` in feature coordinates
 ``fx = (X - x1) / (x2 - x1) * w``, ``fy = (Y - y1) / (y2 - y1) * h``. A flipped view's map is
 flipped back first, after which its cells line up with the unflipped crop.
+
+``cell_centres='stride'`` instead places cell ``j`` where a ResNet centres it: at view pixel
+``stride * j + 0.5`` (``stride = W / w``; every stride-2 layer of a ResNet centres output ``j`` on
+input pixel ``2j``), not at ``stride * (j + 0.5)``. The uniform model is off by
+``(stride - 1) / 2`` view pixels towards the view's left/top edge, i.e. in opposite directions
+once a flipped map is flipped back (docs/CONTRACTS.md).
 """
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 
 def _check_view_inputs(feat_q, feat_k, bboxes_q, bboxes_k, flips_q, flips_k, out_size,
-                       min_overlap) -> None:
+                       min_overlap, cell_centres, view_size) -> None:
     if feat_q.dim() != 4 or feat_k.dim() != 4 or feat_q.shape[:2] != feat_k.shape[:2]:
         raise ValueError('feat_q and feat_k must have shapes (N, C, h, w) with the same N and '
                          f'C, got {tuple(feat_q.shape)} and {tuple(feat_k.shape)}')
@@ -26,17 +32,23 @@ def _check_view_inputs(feat_q, feat_k, bboxes_q, bboxes_k, flips_q, flips_k, out
         raise ValueError(f'out_size must be a positive integer, got {out_size}')
     if not 0.0 <= float(min_overlap) <= 1.0:
         raise ValueError(f'min_overlap must be in [0, 1], got {min_overlap}')
+    if cell_centres not in ('uniform', 'stride'):
+        raise ValueError(f"cell_centres must be 'uniform' or 'stride', got {cell_centres!r}")
+    if cell_centres == 'stride' and (view_size is None or len(view_size) != 2):
+        raise ValueError(f"cell_centres='stride' needs view_size (H, W), got {view_size!r}")
 
 
 def _resample(feat: torch.Tensor, crop: torch.Tensor, region: torch.Tensor, flips: torch.Tensor,
-              out_size: int) -> torch.Tensor:
+              out_size: int, view_size: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Bilinearly resample ``region`` (original-image coordinates) from maps covering ``crop``.
 
     This is RoIAlign with one sample per bin at the bin centre (``aligned=True``), written as
     one batched ``grid_sample``: same numbers, but on CPU about 2x (forward) and 5x (forward
     plus backward) faster than ``torchvision.ops.roi_align``. The un-flip is folded into the
     grid: the un-flipped map at normalised ``x`` is the flipped map at ``-x``, so no map is
-    copied.
+    copied. With ``view_size`` (H, W), cell centres sit at ``stride * j + 0.5`` view pixels:
+    in ``grid_sample``'s normalised units the grid moves by ``1 / w - 1 / W`` (and
+    ``1 / h - 1 / H``), in the map's own (possibly flipped) frame.
     """
     num = feat.shape[0]
     # Degenerate crops make the pair invalid anyway; the clamp only keeps the numbers finite.
@@ -47,8 +59,13 @@ def _resample(feat: torch.Tensor, crop: torch.Tensor, region: torch.Tensor, flip
     steps = (torch.arange(out_size, device=feat.device, dtype=torch.float32) + 0.5) / out_size
     centres = start[:, None, :] + steps[None, :, None] * (end - start)[:, None, :]  # (N, S, 2)
     grid_x = torch.where(flips[:, None], -centres[..., 0], centres[..., 0])
+    grid_y = centres[:, :, 1]
+    if view_size is not None:
+        (map_h, map_w), (view_h, view_w) = feat.shape[-2:], view_size
+        grid_x = grid_x + (1.0 / map_w - 1.0 / float(view_w))
+        grid_y = grid_y + (1.0 / map_h - 1.0 / float(view_h))
     grid = torch.stack([grid_x[:, None, :].expand(num, out_size, out_size),
-                        centres[:, :, None, 1].expand(num, out_size, out_size)], dim=-1)
+                        grid_y[:, :, None].expand(num, out_size, out_size)], dim=-1)
     # Sample in at least float32: half-precision grids would misplace samples by up to
     # ~1/256 of a cell; the maps are small, so the upcast is cheap.
     dtype = torch.promote_types(feat.dtype, torch.float32)
@@ -67,7 +84,10 @@ def align_shared_regions(
         flips_q: torch.Tensor,
         flips_k: torch.Tensor,
         out_size: int = 16,
-        min_overlap: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        min_overlap: float = 0.0,
+        cell_centres: str = 'uniform',
+        view_size: Optional[Sequence[int]] = None
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Map both views' feature maps back to the original image and sample their shared area.
 
     For every pair, the feature maps are un-flipped, the intersection of the two crop boxes
@@ -89,6 +109,11 @@ def align_shared_regions(
         min_overlap (float): Smallest intersection area, as a fraction of the smaller of the
             two crop boxes' areas, for a pair to count as valid. The intersection must also
             have positive width and height. Defaults to 0.0 (any overlap).
+        cell_centres (str): Where a map's cell ``j`` is centred in its view: ``'uniform'``
+            at ``stride * (j + 0.5)`` view pixels (cells tile the view), ``'stride'`` at
+            ``stride * j + 0.5`` (a ResNet's true centres). Defaults to ``'uniform'``.
+        view_size (Sequence[int], optional): ``(H, W)`` of both views in pixels (the input
+            tensors), from which ``stride = W / w``. Needed by ``'stride'``.
 
     Returns:
         tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ``aligned_q`` (N, C, S, S),
@@ -96,7 +121,8 @@ def align_shared_regions(
         Maps of invalid pairs are zeros.
     """
     _check_view_inputs(feat_q, feat_k, bboxes_q, bboxes_k, flips_q, flips_k, out_size,
-                       min_overlap)
+                       min_overlap, cell_centres, view_size)
+    view_size = tuple(int(v) for v in view_size) if cell_centres == 'stride' else None
     device = feat_q.device
     box_q = bboxes_q.to(device=device, dtype=torch.float32)
     box_k = bboxes_k.to(device=device, dtype=torch.float32)
@@ -111,9 +137,9 @@ def align_shared_regions(
     region = torch.cat([top_left, torch.maximum(bottom_right, top_left)], dim=1)
 
     aligned_q = _resample(feat_q, box_q, region, flips_q.to(device=device, dtype=torch.bool),
-                          int(out_size))
+                          int(out_size), view_size)
     aligned_k = _resample(feat_k, box_k, region, flips_k.to(device=device, dtype=torch.bool),
-                          int(out_size))
+                          int(out_size), view_size)
     # In place is safe: grid_sample's backward does not use its output.
     invalid = ~valid[:, None, None, None]
     return aligned_q.masked_fill_(invalid, 0), aligned_k.masked_fill_(invalid, 0), valid

@@ -1,0 +1,64 @@
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
+import learning_signal as tool  # noqa: E402
+
+
+def test_procrustes_removes_rotation_scale_and_shift_but_not_a_mirror():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(3, 17, 3))
+    angle = 0.7
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0],
+                    [0, 0, 1]])
+    moved = 2.5 * gt @ rot.T + [1.0, -2.0, 3.0]
+    np.testing.assert_allclose(tool.procrustes_mpjpe(moved, gt), 0, atol=1e-9)
+    mirrored = gt * [-1, 1, 1]
+    assert np.all(tool.procrustes_mpjpe(mirrored, gt) > 0.1)
+
+
+def test_ridge_recovers_a_linear_map():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 20))
+    w = rng.normal(size=(20, 3))
+    predict, _ = tool.ridge_fit(x, x @ w + 5.0)
+    xq = rng.normal(size=(50, 20))
+    np.testing.assert_allclose(predict(xq), xq @ w + 5.0, atol=0.05)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_output(tmp_path):
+    out = tmp_path / 'ls'
+    assert tool.main(['--out', str(out), '--quick']) == 0
+    for name in ('results.json', 'results.md', 'probes.png', 'curves.png',
+                 'lifted_skeletons.png'):
+        assert osp.getsize(out / name) > 0
+    with open(out / 'results.json') as f:
+        res = json.load(f)
+    runs = res['runs']
+    assert {(r['arm'], r['seed']) for r in runs} == {(a, s) for a in tool.ARMS for s in (0, 1)}
+    for r in runs:
+        trained = tool.ARMS[r['arm']][1]
+        assert set(r['probe']) >= {'pck2d', 'pa_mpjpe3d'}
+        assert 0 <= r['probe']['pck2d'] <= 1 and r['probe']['pa_mpjpe3d'] > 0
+        assert len(r['curves']) == (2 if trained else 0)
+        if trained:
+            # top-1 is logged by every contrastive arm, MMPretrain's MoCo included
+            assert all('acc_inv' in row and 'loss' in row for row in r['curves'])
+            assert r['health']['inv_loss_over_chance'] > 0
+            assert isinstance(r['health']['learns'], bool)
+        if r['arm'].startswith(('d_', 'e_')):
+            assert {'d_acc_last_fifth', 'plausible_share', 'lifting_pa_mpjpe',
+                    'mean_prior_pa_mpjpe'} <= set(r['health'])
+            assert 0 <= r['health']['plausible_share'] <= 1
+    table = res['table']
+    assert set(table) == set(tool.ARMS) | {'mean_pose_baseline'}
+    for arm in tool.ARMS:
+        assert table[arm]['pck2d']['n'] == 2 and table[arm]['pck2d']['std'] >= 0
+    md = (out / 'results.md').read_text().splitlines()
+    assert len(md) == 2 + len(table) and all('±' in line for line in md[2:])
