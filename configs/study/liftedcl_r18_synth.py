@@ -4,7 +4,7 @@
 # the arms share backbone, data and budget. Run all arms with tools/analysis/learning_signal.py.
 _base_ = [
     '../_base_/models/liftedcl_r50.py',
-    '../_base_/datasets/coco_human_crops.py',
+    '../_base_/datasets/demo_human_crops.py',  # 64x64 views
     '../_base_/schedules/liftedcl_sgd_coslr_200e.py',
     '../_base_/default_runtime.py',
 ]
@@ -20,17 +20,11 @@ model = dict(
     discriminator=dict(hid_channels=128, fuse_channels=64),  # the authors' 256/128 ratio
     prior=dict(num_samples=10000))
 
-data_root = 'data/synthetic_humans/coco_human/'
-view_scale = 64
-view_pipeline = _base_.view_pipeline
-view_pipeline[0].scale = view_scale
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].transforms = [view_pipeline]
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+    dataset=dict(data_root='data/synthetic_humans/coco_human/'))
 
 max_iters = 600
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
