@@ -123,11 +123,6 @@ def test_feature_centres_and_the_models_convention(tmp_path):
         for points in r['geometry']['view_points']:
             assert (points >= 0.5 - 1e-4).all() and (points <= 32.5 + 1e-4).all()
         assert count_panels(cv2.imread(r['out_file'])[..., ::-1]) == [3]
-    import inspect
-
-    from liftedcl_mm.models.utils import align_shared_regions
-    if 'cell_centres' not in inspect.signature(align_shared_regions).parameters:
-        pytest.skip('align_shared_regions has no cell_centres option in this tree')
     records = browse_views.main([TINY, '--output-dir', str(tmp_path / 's'), '--num', '1',
                                  '--panel-size', '96', '--cfg-options',
                                  'model.align_cell_centres=stride'])

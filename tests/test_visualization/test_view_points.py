@@ -38,13 +38,6 @@ def test_coordinate_map_holds_cell_centres():
         coordinate_map(64, 90, 32)
 
 
-def _supports_cell_centres():
-    import inspect
-
-    from liftedcl_mm.models.utils import align_shared_regions
-    return 'cell_centres' in inspect.signature(align_shared_regions).parameters
-
-
 @pytest.mark.parametrize('flips', list(itertools.product([False, True], repeat=2)))
 def test_both_views_map_back_to_the_same_source_points(flips):
     boxes = np.array([[12.3, 20.0, 150.7, 230.5], [40.0, 5.5, 191.0, 180.25]], np.float32)
@@ -112,8 +105,6 @@ def test_feature_centres_show_the_half_cell_error_of_flipped_pairs():
 
 
 def test_stride_cell_centres_pass_through():
-    if not _supports_cell_centres():
-        pytest.skip('align_shared_regions has no cell_centres option in this tree')
     # The key view inside the query view: every location lies between the outermost cell
     # centres of both 8x8 maps (no border clamp).
     boxes = np.array([[0.0, 0.0, 300.0, 300.0], [50.0, 50.0, 250.0, 250.0]], np.float32)

@@ -191,7 +191,7 @@ def main() -> None:
             for impl, res in out.items():
                 results[impl].update(res)
         for impl in results:
-            results[impl]['tensors'] = torch.load(Path(tmp) / f'{impl}.pt')
+            results[impl]['tensors'] = torch.load(Path(tmp) / f'{impl}.pt', weights_only=True)
     ours, ref = results['ours'], results['reference']
     loss_diff = float((ours['tensors']['loss'] - ref['tensors']['loss']).abs())
     grad_diff = float((ours['tensors']['grad'] - ref['tensors']['grad']).abs().max())
