@@ -1,6 +1,6 @@
 # Learning-signal study (issue 14), arm (d): full LiftedCL on the synthetic humans
 # (tools/misc/make_synthetic_humans.py --out data/synthetic_humans) with a small budget: ResNet-18
-# at 32 base channels, 64x64 views, batch 32, queue 1024. Every other arm inherits this file, so
+# at 32 base channels, 64x64 views, batch 32, queue 256. Every other arm inherits this file, so
 # the arms share backbone, data and budget. Run all arms with tools/analysis/learning_signal.py.
 _base_ = [
     '../_base_/models/liftedcl_r50.py',
@@ -10,7 +10,7 @@ _base_ = [
 ]
 
 model = dict(
-    queue_len=1024,
+    queue_len=256,
     feat_dim=128,
     align_size=4,  # 64x64 views give 2x2 maps
     backbone=dict(depth=18, base_channels=32),  # C5 has 32 * 8 = 256 channels
@@ -26,7 +26,7 @@ train_dataloader = dict(
     persistent_workers=True,
     dataset=dict(data_root='data/synthetic_humans/coco_human/'))
 
-max_iters = 600
+max_iters = 1000
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 param_scheduler = dict(
     generator=[dict(type='CosineAnnealingLR', by_epoch=False, begin=0)],

@@ -31,6 +31,31 @@ def test_ridge_recovers_a_linear_map():
     np.testing.assert_allclose(predict(xq), xq @ w + 5.0, atol=0.05)
 
 
+def test_bn_recalibration_estimates_the_probe_images_statistics():
+    import torch
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3, bias=False)
+    backbone = torch.nn.Sequential(conv, torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    model = torch.nn.Module()
+    model.backbone = backbone
+    model.data_preprocessor = torch.nn.Module()
+    model.data_preprocessor.mean = torch.tensor([100.0, 110.0, 120.0])
+    model.data_preprocessor.std = torch.tensor([50.0, 55.0, 60.0])
+    images = np.random.default_rng(0).integers(0, 256, (48, 8, 6, 3), dtype=np.uint8)
+    tool.recalibrate_bn(backbone, model, images, batch=16)  # three equal batches: their mean is the mean
+    # independently: BGR -> RGB, normalise, convolve everything at once
+    x = torch.from_numpy(images[..., ::-1].copy()).permute(0, 3, 1, 2).float()
+    x = (x - model.data_preprocessor.mean.view(1, 3, 1, 1)) / \
+        model.data_preprocessor.std.view(1, 3, 1, 1)
+    with torch.no_grad():
+        y = conv(x)
+    bn = backbone[1]
+    torch.testing.assert_close(bn.running_mean, y.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert not backbone.training and bn.num_batches_tracked == 3
+    # the conv weights are untouched
+    assert conv.weight.grad is None
+
+
 @pytest.mark.slow
 def test_quick_run_writes_every_output(tmp_path):
     out = tmp_path / 'ls'
@@ -44,7 +69,8 @@ def test_quick_run_writes_every_output(tmp_path):
     assert {(r['arm'], r['seed']) for r in runs} == {(a, s) for a in tool.ARMS for s in (0, 1)}
     for r in runs:
         trained = tool.ARMS[r['arm']][1]
-        assert set(r['probe']) >= {'pck2d', 'pa_mpjpe3d'}
+        for key in ('probe', 'probe_bn'):
+            assert set(r[key]) >= {'pck2d', 'pa_mpjpe3d'}
         assert 0 <= r['probe']['pck2d'] <= 1 and r['probe']['pa_mpjpe3d'] > 0
         assert len(r['curves']) == (2 if trained else 0)
         if trained:

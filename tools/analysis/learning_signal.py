@@ -116,21 +116,45 @@ def load_split(data: str, split: str, limit: int = 0) -> dict:
                 joints=np.stack(joints))
 
 
+def _to_input(model, images: np.ndarray) -> torch.Tensor:
+    """BGR uint8 crops ``(N, H, W, 3)`` -> normalised RGB ``(N, 3, H, W)`` on the model's device."""
+    pre = model.data_preprocessor
+    device = next(model.parameters()).device
+    x = torch.from_numpy(images[..., ::-1].copy()).permute(0, 3, 1, 2).float().to(device)
+    return (x - pre.mean.view(1, 3, 1, 1).to(device)) / pre.std.view(1, 3, 1, 1).to(device)
+
+
 @torch.no_grad()
 def encode(model, images: np.ndarray, batch: int = 64):
     """Frozen features: pooled grid ``(N, C * 12)`` and the lifting head's joints, if any."""
-    pre = model.data_preprocessor
-    mean, std = pre.mean.view(1, 3, 1, 1), pre.std.view(1, 3, 1, 1)
     model.eval()
     feats, lifted = [], []
     for i in range(0, len(images), batch):
-        x = torch.from_numpy(images[i:i + batch][..., ::-1].copy()).permute(0, 3, 1, 2).float()
-        maps = model.backbone((x - mean) / std)
-        feats.append(F.adaptive_avg_pool2d(maps[-1], PROBE_GRID).flatten(1))
+        maps = model.backbone(_to_input(model, images[i:i + batch]))
+        feats.append(F.adaptive_avg_pool2d(maps[-1], PROBE_GRID).flatten(1).cpu())
         if getattr(model, 'lifting_head', None) is not None:
-            lifted.append(model.lifting_head(maps))
+            lifted.append(model.lifting_head(maps).cpu())
     return (torch.cat(feats).double().numpy(),
             torch.cat(lifted).double().numpy() if lifted else None)
+
+
+@torch.no_grad()
+def recalibrate_bn(backbone, model, images: np.ndarray, batch: int = 64) -> None:
+    """Re-estimate every BN layer's running statistics on ``images``; weights are untouched.
+
+    A randomly initialised ResNet keeps BN's initial statistics (mean 0, variance 1), a trained
+    one the statistics of its augmented training views, so "as trained" probes compare the BN
+    statistics as much as the weights. Recalibrating on the probe's own crops puts every arm
+    under the same normalisation (the ``*_bn`` columns).
+    """
+    norms = [m for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over all the batches
+    backbone.train()
+    for i in range(0, len(images), batch):
+        backbone(_to_input(model, images[i:i + batch]))
+    backbone.eval()
 
 
 def procrustes_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -233,6 +257,9 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
     result = dict(arm=arm, seed=seed, config=config, iters=cfg.train_cfg.max_iters if trained
                   else 0, train_s=round(train_s, 1), curves=recorder.rows,
                   probe=probe(train, val, f_train, f_val))
+    recalibrate_bn(model.backbone, model, train['images'])
+    result['probe_bn'] = probe(train, val, encode(model, train['images'])[0],
+                               encode(model, val['images'])[0])
     queue = cfg.model.queue_len
     health = dict(chance_top1=100.0 / (queue + 1), chance_loss=math.log(queue + 1))
     tail = recorder.rows[-max(1, len(recorder.rows) // 5):]
@@ -267,8 +294,9 @@ def summarise(results: list, base: dict) -> dict:
         if not runs:
             continue
         row = {}
-        metrics = [('pck2d', lambda r: r['probe']['pck2d']),
-                   ('pa_mpjpe3d', lambda r: r['probe']['pa_mpjpe3d'])]
+        metrics = [(f'{k}{sfx}', lambda r, k=k, p=p: r[p][k])
+                   for p, sfx in (('probe', ''), ('probe_bn', '_bn'))
+                   for k in ('pck2d', 'pa_mpjpe3d')]
         metrics += [(k, lambda r, k=k: r['health'].get(k)) for k in (
             'acc_inv_last_fifth', 'chance_top1', 'd_acc_last_fifth', 'plausible_share',
             'lifting_pa_mpjpe', 'mean_prior_pa_mpjpe')]
@@ -284,6 +312,7 @@ def summarise(results: list, base: dict) -> dict:
 
 def write_markdown(table: dict, path: str) -> None:
     cols = [('pck2d', '2D probe PCK@0.1'), ('pa_mpjpe3d', '3D probe PA-MPJPE (mm)'),
+            ('pck2d_bn', '2D probe, BN recal.'), ('pa_mpjpe3d_bn', '3D probe, BN recal. (mm)'),
             ('acc_inv_last_fifth', 'inv top-1 % (last 1/5)'), ('chance_top1', 'chance %'),
             ('d_acc_last_fifth', 'D acc'), ('plausible_share', 'plausible'),
             ('lifting_pa_mpjpe', 'lifting PA-MPJPE (mm)'),
@@ -307,9 +336,10 @@ def write_plots(results: list, table: dict, val: dict, out: str) -> None:
     for ax, key, title in zip(axes, ('pck2d', 'pa_mpjpe3d'),
                               ('2D probe PCK@0.1 (higher is better)',
                                '3D probe PA-MPJPE mm (lower is better)')):
-        means = [table[a][key]['mean'] for a in arms]
-        stds = [table[a][key]['std'] for a in arms]
-        ax.bar(range(len(arms)), means, yerr=stds, capsize=4)
+        for shift, sfx, label in ((-0.2, '', 'BN as trained'), (0.2, '_bn', 'BN recalibrated')):
+            means = [table[a][key + sfx]['mean'] for a in arms]
+            stds = [table[a][key + sfx]['std'] for a in arms]
+            ax.bar(np.arange(len(arms)) + shift, means, 0.4, yerr=stds, capsize=3, label=label)
         ax.axhline(table['mean_pose_baseline'][key]['mean'], color='k', ls='--', label='mean pose')
         ax.set_xticks(range(len(arms)), arms, rotation=30, ha='right', fontsize=7)
         ax.set_title(title)
@@ -396,7 +426,7 @@ def main(argv=None) -> int:
             results.append(run_arm(arm, seed, args, train, val))
             r = results[-1]
             print(f"[learning_signal] {arm} seed {seed}: {r['train_s']} s, probe {r['probe']}, "
-                  f"health {r['health']}", flush=True)
+                  f"probe_bn {r['probe_bn']}, health {r['health']}", flush=True)
     table = summarise(results, base)
     with open(osp.join(args.out, 'results.json'), 'w') as f:
         json.dump(dict(args=vars(args), baseline=base, table=table, runs=results), f)
