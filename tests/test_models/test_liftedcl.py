@@ -1,4 +1,5 @@
 import copy
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -541,7 +542,11 @@ def _ddp_worker(rank, world, port, out_dir):
     dist.init_process_group('gloo', rank=rank, world_size=world)
     try:
         model = build(seed=0)  # same init on both ranks, as after DDP's broadcast
-        wrapped = MMSeparateDistributedDataParallel(model, device_ids=None)
+        # A CPU (gloo) test also on GPU machines: the wrapper moves every part to MMEngine's
+        # get_device(), 'cuda' there, which a forked worker cannot initialise.
+        with mock.patch('mmengine.model.wrappers.seperate_distributed.get_device',
+                        return_value='cpu'):
+            wrapped = MMSeparateDistributedDataParallel(model, device_ids=None)
         optim = make_optim(wrapped)
         logs = [wrapped.train_step(make_batch(10 * it + rank), optim) for it in range(2)]
         state = {k: v for k, v in model.state_dict().items()}

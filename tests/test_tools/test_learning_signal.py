@@ -26,9 +26,24 @@ def test_ridge_recovers_a_linear_map():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 20))
     w = rng.normal(size=(20, 3))
-    predict, _ = tool.ridge_fit(x, x @ w + 5.0)
+    noise = rng.normal(size=(400, 2))
+    (predict, lam), (_, lam_noise) = tool.ridge_fit(x, [x @ w + 5.0, noise])
     xq = rng.normal(size=(50, 20))
     np.testing.assert_allclose(predict(xq), xq @ w + 5.0, atol=0.05)
+    # cross-validation: the cleanly linear target gets the weakest penalty, pure noise the
+    # strongest
+    assert lam == min(tool.LAMBDAS) and lam_noise == max(tool.LAMBDAS)
+
+
+@pytest.mark.parametrize('n', [30, 300])  # fewer and more samples than dimensions
+def test_ridge_path_matches_the_normal_equations(n):
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(n, 60))
+    z -= z.mean(0)
+    y = rng.normal(size=(n, 3))
+    for lam, w in zip((0.1, 10.0), tool._ridge_path(z, [y], (0.1, 10.0))[0]):
+        direct = np.linalg.solve(z.T @ z + lam * n * np.eye(60), z.T @ (y - y.mean(0)))
+        np.testing.assert_allclose(w, direct, atol=1e-10)
 
 
 def test_bn_recalibration_estimates_the_probe_images_statistics():
@@ -88,3 +103,13 @@ def test_quick_run_writes_every_output(tmp_path):
         assert table[arm]['pck2d']['n'] == 2 and table[arm]['pck2d']['std'] >= 0
     md = (out / 'results.md').read_text().splitlines()
     assert len(md) == 2 + len(table) and all('±' in line for line in md[2:])
+    # --reuse: probes again from the saved checkpoints, curves carried over, nothing retrained
+    stamps = {p: p.stat().st_mtime_ns for p in (out / 'runs').rglob('iter_*.pth')}
+    assert tool.main(['--out', str(out), '--quick', '--reuse', '--arms', 'd_liftedcl',
+                      '--seeds', '0']) == 0
+    with open(out / 'results.json') as f:
+        again = json.load(f)['runs']
+    old = next(r for r in runs if r['arm'] == 'd_liftedcl' and r['seed'] == 0)
+    assert len(again) == 1 and again[0]['curves'] == old['curves']
+    assert again[0]['train_s'] >= old['train_s']
+    assert {p: p.stat().st_mtime_ns for p in (out / 'runs').rglob('iter_*.pth')} == stamps
