@@ -164,7 +164,9 @@ def test_tiny_demo_initialises_from_real_liftedcl_checkpoint(tmp_path):
     # relative to the config file, so it is found from any working directory
     assert osp.realpath(cfg.train_dataloader.dataset.data_root) == osp.realpath(
         osp.join(ROOT, 'data', 'demo', 'coco'))
-    assert cfg.val_evaluator.type == 'CocoMetric'
+    # AP, and PCK at two thresholds under their own prefixes (both would be 'PCK' otherwise)
+    assert [(m.type, m.get('prefix')) for m in cfg.val_evaluator] == [
+        ('CocoMetric', None), ('PCKAccuracy', 'pck0.05'), ('PCKAccuracy', 'pck0.2')]
     cfg.merge_from_dict({'model.backbone.init_cfg.checkpoint': str(out)})  # as --cfg-options
     model = _build(cfg.model)
     model.init_weights()

@@ -316,7 +316,9 @@ def test_mmpose_demo_finetune_then_test(tmp_path):
     assert 'coco/AP' in test.stdout + test.stderr
     import json
     metrics = json.load(open(tmp_path / 'metrics.json'))
-    assert 0.0 <= metrics['coco/AP'] <= 1.0
+    for key in ('coco/AP', 'pck0.05/PCK', 'pck0.2/PCK'):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics['pck0.05/PCK'] <= metrics['pck0.2/PCK']
 
 
 def test_missing_pretrained_file_names_it_and_the_conversion(tmp_path, capsys):
