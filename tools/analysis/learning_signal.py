@@ -69,9 +69,12 @@ class _Recorder(Hook):
         loss = head.loss
 
         def loss_with_top1(pos, neg):
-            # top-1 of the positive among queue negatives, in % as LiftedCL's acc_inv
+            # top-1 of the positive among queue negatives, in % as LiftedCL's acc_inv; also into
+            # the message hub, so MMEngine's logs (and --reuse) carry it
             top1 = (pos[:, 0] > neg.max(dim=1).values).float().mean() * 100
             self.pending['acc_inv'] = float(top1)
+            from mmengine.logging import MessageHub
+            MessageHub.get_current_instance().update_scalar('train/acc_inv', float(top1))
             return loss(pos, neg)
 
         head.loss = loss_with_top1
@@ -84,6 +87,20 @@ class _Recorder(Hook):
         row['iter'] = runner.iter + 1
         self.rows.append(row)
         self.pending = {}
+
+
+def logged_curves(work_dir: str, max_iters: int) -> list:
+    """Scalars MMEngine logged (every logger interval) in the newest run of ``work_dir`` that
+    reached ``max_iters``: the curves of a run whose in-memory record was lost."""
+    for stamp in sorted(os.listdir(work_dir), reverse=True):
+        path = osp.join(work_dir, stamp, 'vis_data', 'scalars.json')
+        if osp.isfile(path):
+            with open(path) as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+            rows = [r for r in rows if 'loss' in r]
+            if rows and rows[-1].get('iter') == max_iters:
+                return rows
+    return []
 
 
 def ensure_data(data: str, quick: bool) -> None:
@@ -177,11 +194,21 @@ def _ridge_path(z: np.ndarray, ys: list, lambdas) -> list:
     Solves ``min (1/n)|z w - (y - mean y)|^2 + lam |w|^2``, i.e.
     ``w = V diag(s / (s^2 + lam n)) U^T (y - mean y)``, valid whether n < D or not.
     """
-    u, sv, vt = np.linalg.svd(z, full_matrices=False)
+    n, d = z.shape
     paths = []
+    if n < d:
+        # the same through the n x n Gram matrix z z^T = U S^2 U^T (z^T U = V S): several
+        # times faster than the SVD when samples are fewer than dimensions
+        s2, u = np.linalg.eigh(z @ z.T)
+        s2 = s2.clip(min=0)
+        for y in ys:
+            uty = u.T @ (y - y.mean(0))
+            paths.append([z.T @ (u @ (uty / (s2 + lam * n)[:, None])) for lam in lambdas])
+        return paths
+    u, sv, vt = np.linalg.svd(z, full_matrices=False)
     for y in ys:
         uty = u.T @ (y - y.mean(0))
-        paths.append([vt.T @ ((sv / (sv**2 + lam * len(z)))[:, None] * uty) for lam in lambdas])
+        paths.append([vt.T @ ((sv / (sv**2 + lam * n))[:, None] * uty) for lam in lambdas])
     return paths
 
 
@@ -212,10 +239,9 @@ def ridge_fit(x: np.ndarray, ys: list, masks: list = None, folds: int = 5) -> li
                 errors[t, i] += (err * (1 if m is None else m[held])).sum()
     lams = [LAMBDAS[int(i)] for i in errors.argmin(1)]
     z_mean = z.mean(0)
-    u, sv, vt = np.linalg.svd(z - z_mean, full_matrices=False)
     fits = []
     for y, lam in zip(ys, lams):
-        w = vt.T @ ((sv / (sv**2 + lam * len(z)))[:, None] * (u.T @ (y - y.mean(0))))
+        w = _ridge_path(z - z_mean, [y], [lam])[0][0]
         fits.append((lambda xq, w=w, b=y.mean(0): ((xq - mu) / sd - z_mean) @ w + b, lam))
     return fits
 
@@ -271,13 +297,15 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
     recorder = _Recorder()
     checkpoint = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     previous = args.previous.get((arm, seed))
-    if trained and args.reuse and osp.isfile(checkpoint) and previous is not None:
+    curves = previous['curves'] if previous else logged_curves(cfg.work_dir,
+                                                                cfg.train_cfg.max_iters)
+    if trained and args.reuse and osp.isfile(checkpoint) and curves:
         # Probes only (e.g. after the probe changed): the trained weights and the curves
-        # logged while they were trained.
+        # logged while they were trained (from results.json, else MMEngine's scalars.json).
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
-        recorder.rows = previous['curves']
-        start -= previous['train_s']
+        recorder.rows = curves
+        start -= previous['train_s'] if previous else 0
     elif trained:
         runner.register_hook(recorder)
         if getattr(model, 'head', None) is not None:  # MMPretrain's MoCo
@@ -462,16 +490,19 @@ def main(argv=None) -> int:
         with open(osp.join(args.out, 'results.json')) as f:
             args.previous = {(r['arm'], r['seed']): r for r in json.load(f)['runs']}
     results = []
+    saved_args = {k: v for k, v in vars(args).items() if k != 'previous'}
     for arm in args.arms:
         for seed in args.seeds:
             results.append(run_arm(arm, seed, args, train, val))
             r = results[-1]
             print(f"[learning_signal] {arm} seed {seed}: {r['train_s']} s, probe {r['probe']}, "
                   f"probe_bn {r['probe_bn']}, health {r['health']}", flush=True)
+            # after every run, so that a failing arm loses nothing done before it
+            with open(osp.join(args.out, 'results.json'), 'w') as f:
+                json.dump(dict(args=saved_args, baseline=base, runs=results), f)
     table = summarise(results, base)
     with open(osp.join(args.out, 'results.json'), 'w') as f:
-        json.dump(dict(args={k: v for k, v in vars(args).items() if k != 'previous'},
-                       baseline=base, table=table, runs=results), f)
+        json.dump(dict(args=saved_args, baseline=base, table=table, runs=results), f)
     write_markdown(table, osp.join(args.out, 'results.md'))
     write_plots(results, table, val, args.out)
     print(open(osp.join(args.out, 'results.md')).read())
