@@ -4,6 +4,10 @@ Figures are H36M-17 skeletons (frame of docs/CONTRACTS.md) already projected to 
 coloured limbs, a torso polygon and a head, drawn far-to-near (painter's algorithm) on a
 procedural background. COCO keypoints follow from the H36M joints plus five face points.
 """
+import json
+import os
+import os.path as osp
+
 import cv2
 import numpy as np
 
@@ -194,3 +198,30 @@ def render_people(rng: np.random.Generator, skels: np.ndarray, h: int, w: int):
         person['coco'], person['joints_cam'] = coco, cam[:17]
         covered |= person['mask'] > 0
     return img, people, dict(focal=float(focal), principal=principal.tolist())
+
+
+def write_coco_keypoints(out_root: str, split: str, description: str, images: list,
+                         annotations: list) -> str:
+    """Write ``<out_root>/coco/annotations/person_keypoints_<split>.json`` (one person category).
+
+    Args:
+        out_root (str): Dataset root.
+        split (str): e.g. ``'train2017'``.
+        description (str): ``info.description`` of the file.
+        images (list[dict]): COCO image entries.
+        annotations (list[dict]): COCO person annotations with 17 keypoints.
+
+    Returns:
+        str: Path of the written file.
+    """
+    categories = [dict(id=1, name='person', supercategory='person', keypoints=COCO_KEYPOINTS,
+                       skeleton=COCO_SKELETON)]
+    coco = dict(info=dict(description=description, version='1.0'), licenses=[], images=images,
+                annotations=annotations, categories=categories)
+    ann_dir = osp.join(out_root, 'coco', 'annotations')
+    os.makedirs(ann_dir, exist_ok=True)
+    path = osp.join(ann_dir, f'person_keypoints_{split}.json')
+    with open(path, 'w') as f:
+        json.dump(coco, f)
+    print(f'{split}: {len(images)} images, {len(annotations)} people')
+    return path

@@ -35,6 +35,28 @@ def test_ridge_recovers_a_linear_map():
     assert lam == min(tool.LAMBDAS) and lam_noise == max(tool.LAMBDAS)
 
 
+def test_ridge_picks_lambda_by_the_given_scorer_on_held_out_rows():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(100, 8))
+    y = x @ rng.normal(size=(8, 2))
+    seen = []
+
+    def worst_fit(pred, target, rows):
+        # the scorer sees each held-out row once, with its own target
+        seen.append(rows)
+        np.testing.assert_array_equal(target, y[rows])
+        return -float(((pred - target)**2).sum(1).mean())
+
+    (_, lam), = tool.ridge_fit(x, [y], [worst_fit], folds=4)
+    # minimising the negated error picks the strongest penalty for a clean linear map (the
+    # default squared error picks the weakest, test above)
+    assert lam == max(tool.LAMBDAS)
+    # one call per fold and lambda; the folds' rows partition the samples
+    assert len(seen) == 4 * len(tool.LAMBDAS)
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate(seen[::len(tool.LAMBDAS)])), np.arange(100))
+
+
 @pytest.mark.parametrize('n', [30, 300])  # fewer and more samples than dimensions
 def test_ridge_path_matches_the_normal_equations(n):
     rng = np.random.default_rng(2)

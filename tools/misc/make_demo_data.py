@@ -17,7 +17,6 @@ background (gradient, noise, random shapes). Annotations are real: the 17 COCO k
 The output depends only on ``--seed``.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -29,7 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from liftedcl_mm.datasets.skeleton_prior import sample_skeletons  # noqa: E402
 from liftedcl_mm.datasets.synthetic_humans import (  # noqa: E402
-    COCO_KEYPOINTS, COCO_SKELETON, H36M_OF_COCO_BODY, background, draw_person, face_points)
+    H36M_OF_COCO_BODY, background, draw_person, face_points, write_coco_keypoints)
 
 
 def make_image(rng: np.random.Generator, skels: np.ndarray, h: int, w: int, image_id: int,
@@ -100,19 +99,8 @@ def make_split(out_root: str, split: str, num_images: int, first_id: int, seed: 
         cv2.imwrite(osp.join(img_dir, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         images.append(dict(id=image_id, file_name=file_name, width=w, height=h))
         annotations += anns
-    categories = [
-        dict(id=1, name='person', supercategory='person', keypoints=COCO_KEYPOINTS,
-             skeleton=COCO_SKELETON)
-    ]
-    coco = dict(
-        info=dict(description=f'LiftedCL synthetic demo ({split}), seed {seed}', version='1.0'),
-        licenses=[], images=images, annotations=annotations, categories=categories)
-    ann_dir = osp.join(out_root, 'coco', 'annotations')
-    os.makedirs(ann_dir, exist_ok=True)
-    with open(osp.join(ann_dir, f'person_keypoints_{split}.json'), 'w') as f:
-        json.dump(coco, f)
-    print(f'{split}: {len(images)} images, {len(annotations)} people')
-
+    write_coco_keypoints(out_root, split, f'LiftedCL synthetic demo ({split}), seed {seed}',
+                         images, annotations)
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Generate the synthetic demo COCO dataset.')

@@ -24,7 +24,6 @@ Keypoints are in the drawing's pixel coordinates (as the demo). The output depen
 ``--seed`` (not on ``--workers``).
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -39,7 +38,7 @@ sys.path.insert(0, ROOT)
 from liftedcl_mm.datasets.skeleton_prior import (  # noqa: E402
     load_skeleton_file, sample_skeletons)
 from liftedcl_mm.datasets.synthetic_humans import (  # noqa: E402
-    COCO_KEYPOINTS, COCO_SKELETON, render_people)
+    render_people, write_coco_keypoints)
 
 SPLITS = (('train2017', 1, 0), ('val2017', 1000001, 1))  # name, first image id, seed offset
 
@@ -110,17 +109,8 @@ def make_split(out_root: str, split: str, first_id: int, num_images: int, poses,
         images.append(entry)
         for ann in anns:
             annotations.append(dict(id=first_id * 10 + len(annotations) + 1, **ann))
-    categories = [dict(id=1, name='person', supercategory='person', keypoints=COCO_KEYPOINTS,
-                       skeleton=COCO_SKELETON)]
-    coco = dict(
-        info=dict(description=f'LiftedCL synthetic humans ({split}), seed {seed}',
-                  version='1.0'),
-        licenses=[], images=images, annotations=annotations, categories=categories)
-    ann_dir = osp.join(out_root, 'coco', 'annotations')
-    os.makedirs(ann_dir, exist_ok=True)
-    with open(osp.join(ann_dir, f'person_keypoints_{split}.json'), 'w') as f:
-        json.dump(coco, f)
-    print(f'{split}: {len(images)} images, {len(annotations)} people')
+    write_coco_keypoints(out_root, split, f'LiftedCL synthetic humans ({split}), seed {seed}',
+                         images, annotations)
     return len(annotations)
 
 

@@ -1,0 +1,217 @@
+"""Adversarial balance in isolation: LiftedCL's lifting head against its KCS discriminator.
+
+The full model's adversarial branch failed its health bars in the learning study (issue 14:
+discriminator accuracy ~0.999, no lifted skeleton plausible). This tool asks whether the GAN
+itself can balance, without the contrastive branches and the backbone in the way: it builds
+the config's ``lifting_head`` (the generator), ``discriminator``, ``prior``, ``loss_adv`` and
+``loss_disc`` and trains them alternately exactly as ``LiftedCL.train_step`` does (encoder step
+against the current D, then a D step on the detached lifted joints and a prior draw), on fixed
+inputs:
+
+- ``--inputs noise``: rectified Gaussian vectors with the backbone's channel count (a plain GAN,
+  the generator free to map its inputs anywhere);
+- ``--inputs <checkpoint>``: the frozen, globally pooled backbone features of the synthetic
+  crops (``--data``) under a trained checkpoint of the same config; then the lifted joints are
+  also scored against the 3D truth (PA-MPJPE).
+
+Each variant changes one thing of the configured optimisation (``VARIANTS``); every run logs
+the discriminator accuracy and reports it over the last fifth, the share of generated
+skeletons passing ``skeleton.stats.plausible`` at the end (held-out inputs), and the loss of
+each side. Results go to ``<out>/adversarial_balance.{json,md}``.
+
+Example::
+
+    python tools/analysis/adversarial_balance.py --out work_dirs/adversarial_balance
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+import liftedcl_mm  # noqa: E402,F401  (registers the modules)
+from liftedcl_mm.models.utils.prior_bank import PriorBank  # noqa: E402
+from liftedcl_mm.registry import MODELS  # noqa: E402
+from liftedcl_mm.skeleton.stats import bone_ratio_band, plausible  # noqa: E402
+
+# One change each to the configured optimisation. Keys: d_lr / g_lr (factors), g_cosine
+# (the generator's cosine decay; the configs decay G and keep D constant), adv (factor of
+# loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
+# the given lr, betas (0.5, 0.999), the usual GAN choice).
+VARIANTS = {
+    'as_configured': {},
+    'd_lr_x0.1': dict(d_lr=0.1),
+    'd_lr_x0.01': dict(d_lr=0.01),
+    'g_lr_constant': dict(g_cosine=False),
+    'adv_weight_x10': dict(adv=10.0),
+    'd_every_4': dict(d_every=4),
+    'adam_1e-4': dict(adam=1e-4),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', default=osp.join(ROOT, 'configs', 'study',
+                                                     'liftedcl_r18_synth.py'))
+    parser.add_argument('--inputs', default='noise',
+                        help='"noise" or a checkpoint of --config whose backbone features '
+                        'of the --data crops are the inputs')
+    parser.add_argument('--data', default='data/synthetic_humans',
+                        help='make_synthetic_humans.py output (with a checkpoint)')
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    parser.add_argument('--iters', type=int, default=0, help='default: the config\'s max_iters')
+    parser.add_argument('--num-inputs', type=int, default=3000,
+                        help='training inputs (noise vectors or crops)')
+    parser.add_argument('--out', default='work_dirs/adversarial_balance')
+    return parser.parse_args(argv)
+
+
+def load_inputs(args, cfg) -> dict:
+    """``train``/``val`` inputs ``(N, C)`` and, for crops, their 3D truth ``(N, 17, 3)``."""
+    channels = cfg.model.lifting_head.in_channels
+    if args.inputs == 'noise':
+        gen = torch.Generator().manual_seed(12345)
+        x = torch.randn(args.num_inputs + 512, channels, generator=gen).clamp(min=0)
+        return dict(train=x[:args.num_inputs], val=x[args.num_inputs:], truth=None)
+    if not osp.isfile(args.inputs):
+        raise FileNotFoundError(f'--inputs: no such checkpoint: {args.inputs}')
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
+    from learning_signal import _to_input, load_split
+    from mmengine.runner import load_checkpoint
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    load_checkpoint(model, args.inputs, map_location='cpu', strict=True, logger='silent')
+    model.eval()
+
+    @torch.no_grad()
+    def pooled(images):
+        return torch.cat([model.backbone(_to_input(model, images[i:i + 64]))[-1].mean((2, 3))
+                          for i in range(0, len(images), 64)])
+
+    train = load_split(args.data, 'train2017', args.num_inputs)
+    val = load_split(args.data, 'val2017')
+    return dict(train=pooled(train['images']), val=pooled(val['images']), truth=val['joints'])
+
+
+def _optimizer(params, opt_cfg: dict, lr_factor: float, adam: float):
+    if adam:
+        return torch.optim.Adam(params, lr=adam, betas=(0.5, 0.999))
+    opt_cfg = dict(opt_cfg)
+    if opt_cfg.pop('type') != 'SGD':
+        raise ValueError('adversarial_balance reproduces SGD optimisers only')
+    opt_cfg['lr'] *= lr_factor
+    return torch.optim.SGD(params, **opt_cfg)
+
+
+def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> dict:
+    """Train generator and discriminator alternately; return the health measures."""
+    torch.manual_seed(seed)
+    m = cfg.model
+    gen = MODELS.build(copy.deepcopy(m.lifting_head))
+    disc = MODELS.build(copy.deepcopy(m.discriminator))
+    adv_cfg = dict(m.loss_adv, loss_weight=m.loss_adv.loss_weight * variant.get('adv', 1.0))
+    loss_adv, loss_disc = MODELS.build(adv_cfg), MODELS.build(copy.deepcopy(m.loss_disc))
+    bank = PriorBank.build(copy.deepcopy(m.prior), gen.num_joints)
+    opt_g = _optimizer(gen.parameters(), cfg.optim_wrapper.generator.optimizer,
+                       variant.get('g_lr', 1.0), variant.get('adam', 0))
+    opt_d = _optimizer(disc.parameters(), cfg.optim_wrapper.discriminator.optimizer,
+                       variant.get('d_lr', 1.0), variant.get('adam', 0))
+    sched_g = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, iters)
+               if variant.get('g_cosine', True) and not variant.get('adam') else None)
+    clip = (cfg.optim_wrapper.discriminator.get('clip_grad') or {}).get('max_norm')
+    d_every = variant.get('d_every', 1)
+    order = torch.Generator().manual_seed(seed)
+    rows = []
+    for step in range(iters):
+        x = inputs['train'][torch.randint(len(inputs['train']), (batch, ), generator=order)]
+        joints = gen(x)
+        loss_g = loss_adv(disc(joints), True)
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        if sched_g is not None:
+            sched_g.step()
+        real = bank.draw(batch, step)
+        scores = disc(torch.cat([real, joints.detach()]))
+        d_acc = torch.cat([scores[:batch] > 0.5, scores[batch:] < 0.5]).float().mean()
+        loss_d = loss_disc(scores[:batch], True) + loss_disc(scores[batch:], False)
+        if step % d_every == 0:
+            opt_d.zero_grad()
+            loss_d.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)
+            opt_d.step()
+        rows.append(dict(loss_g=loss_g.item(), loss_d=loss_d.item(), d_acc=d_acc.item()))
+        if not (np.isfinite(rows[-1]['loss_g']) and np.isfinite(rows[-1]['loss_d'])):
+            break
+    with torch.no_grad():
+        lifted = gen(inputs['val']).double().numpy()
+    prior = bank.skeletons.double().numpy()
+    tail = rows[-max(1, len(rows) // 5):]
+    out = dict(iters=len(rows), d_acc_last_fifth=float(np.mean([r['d_acc'] for r in tail])),
+               loss_g_last_fifth=float(np.mean([r['loss_g'] for r in tail])),
+               loss_d_last_fifth=float(np.mean([r['loss_d'] for r in tail])),
+               plausible_share=float(plausible(lifted, bone_ratio_band(prior, 0.1)).mean()),
+               d_acc_curve=[r['d_acc'] for r in rows[::max(1, len(rows) // 50)]])
+    if inputs['truth'] is not None:
+        from learning_signal import procrustes_mpjpe
+        out['lifting_pa_mpjpe'] = float(procrustes_mpjpe(lifted, inputs['truth']).mean() * 1000)
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    cfg = Config.fromfile(args.config)
+    for key in ('lifting_head', 'discriminator', 'prior', 'loss_adv'):
+        if not cfg.model.get(key):
+            raise KeyError(f'{args.config}: model.{key} is needed (a full LiftedCL config)')
+    iters = args.iters or cfg.get('max_iters') or cfg.train_cfg.get('max_iters')
+    if not iters:
+        raise ValueError('--iters is needed: the config has no max_iters')
+    batch = cfg.train_dataloader.batch_size
+    inputs = load_inputs(args, cfg)
+    os.makedirs(args.out, exist_ok=True)
+    results = []
+    for name in args.variants:
+        for seed in args.seeds:
+            start = time.time()
+            r = dict(variant=name, seed=seed, **run(cfg, inputs, VARIANTS[name], seed, iters,
+                                                    batch))
+            r['seconds'] = round(time.time() - start, 1)
+            results.append(r)
+            print(f"[adversarial_balance] {name} seed {seed}: D acc (last 1/5) "
+                  f"{r['d_acc_last_fifth']:.3f}, plausible {r['plausible_share']:.3f}"
+                  + (f", lifting PA-MPJPE {r['lifting_pa_mpjpe']:.1f} mm"
+                     if 'lifting_pa_mpjpe' in r else '') + f" ({r['seconds']} s)", flush=True)
+    lines = [f'Inputs: {args.inputs}; config {osp.relpath(args.config, ROOT)}; {iters} '
+             f'iterations, batch {batch}; mean +- std over seeds {args.seeds}.', '',
+             '| variant | D acc (last 1/5) | plausible | loss_g | loss_d |'
+             + (' lifting PA-MPJPE (mm) |' if inputs['truth'] is not None else ''),
+             '|---|---|---|---|---|' + ('---|' if inputs['truth'] is not None else '')]
+    for name in args.variants:
+        runs = [r for r in results if r['variant'] == name]
+        keys = ['d_acc_last_fifth', 'plausible_share', 'loss_g_last_fifth', 'loss_d_last_fifth']
+        keys += ['lifting_pa_mpjpe'] if inputs['truth'] is not None else []
+        cells = [f"{np.mean([r[k] for r in runs]):.3f} ± {np.std([r[k] for r in runs]):.3f}"
+                 for k in keys]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    with open(osp.join(args.out, 'adversarial_balance.json'), 'w') as f:
+        json.dump(dict(args=vars(args), iters=iters, batch=batch, runs=results), f)
+    with open(osp.join(args.out, 'adversarial_balance.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
