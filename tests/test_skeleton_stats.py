@@ -192,3 +192,27 @@ def test_plausible_passes_prior_and_template_fails_broken_skeletons():
     assert plausible(build(stretched)[None], prior, tolerance=0.1).tolist() == [False]
     with pytest.raises(ValueError, match='tolerance'):
         bone_ratio_band(prior, tolerance=1.5)
+
+
+def test_plausibility_breakdown_names_the_failing_part():
+    from liftedcl_mm.skeleton.stats import plausibility_breakdown
+    prior = _prior()
+    bones = standing()
+    bones[BONE['right_foot']] = rx(-40) @ bones[BONE['right_foot']]
+    good = build(bones)
+    long_shin = bones.copy()
+    long_shin[BONE['left_foot']] *= 2.0
+    # the right knee bent forward, the left one backward: no mirror image mends both
+    forward_knee = standing()
+    forward_knee[BONE['right_foot']] = rx(40) @ forward_knee[BONE['right_foot']]
+    forward_knee[BONE['left_foot']] = rx(-40) @ forward_knee[BONE['left_foot']]
+    # good, its mirror image, a 2x shin, a knee bent forward (not a mirror: hips unchanged)
+    batch = np.stack([good, good * [-1.0, 1.0, 1.0], build(long_shin), build(forward_knee)])
+    b = plausibility_breakdown(batch, prior)
+    assert b['plausible'] == 0.25 and b['plausible_up_to_mirror'] == 0.5
+    assert b['bones_in_band'] == 0.75  # only the long shin fails the band
+    assert b['knees_ok'] == 0.5  # the mirror image and the forward knee
+    assert b['handedness'] == 0.75  # only the mirror image
+    # spread: the prior against itself is 1; one pose repeated (a collapsed generator) is 0
+    assert plausibility_breakdown(prior, prior)['spread'] == pytest.approx(1.0)
+    assert plausibility_breakdown(np.repeat(good[None], 5, 0), prior)['spread'] == 0.0

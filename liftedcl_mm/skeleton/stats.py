@@ -287,3 +287,50 @@ def plausible(joints: np.ndarray,
         m = skeleton_measures(joints)
         wrong_knee = (m['knee_axis_right'] & (m['knee_flexion'] > bend_threshold)).any(axis=1)
     return finite & in_band & ~wrong_knee
+
+
+def plausibility_breakdown(joints: np.ndarray, prior: np.ndarray, tolerance: float = 0.1,
+                           bend_threshold: float = 10.0) -> Dict[str, float]:
+    """Why lifted skeletons fail :func:`plausible`: the share passing each part of the test.
+
+    The KCS matrix ``B^T B`` holds only inner products of bones, so it is blind to mirror
+    images, and a mirror image fails the knee test (its bend axes point to the subject's
+    right). ``plausible_up_to_mirror`` therefore separates "a mirrored but otherwise human
+    skeleton" from a broken one.
+
+    Args:
+        joints (np.ndarray): ``(N, 17, 3)`` skeletons to test.
+        prior (np.ndarray): ``(P, 17, 3)`` prior skeletons (the band's source).
+        tolerance (float): Widening of the prior's bone-ratio band.
+        bend_threshold (float): Knees flexed more than this (degrees) count as bent.
+
+    Returns:
+        dict: shares in [0, 1]: ``plausible``, ``bones_in_band`` (every bone ratio in the band),
+        ``knees_ok`` (no knee bent the wrong way), ``handedness`` (not a mirror image),
+        ``plausible_up_to_mirror``; and ``spread``, the skeletons' mean per-joint standard
+        deviation over that of ``prior`` (after both are normalised like the prior), which is
+        ~0 when a generator collapsed to one pose.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    prior = np.asarray(prior, dtype=np.float64)
+    band = bone_ratio_band(prior, tolerance)
+    passed = plausible(joints, band, bend_threshold=bend_threshold)
+    mirrored = plausible(joints * [-1.0, 1.0, 1.0], band, bend_threshold=bend_threshold)
+    finite = np.isfinite(joints).all(axis=(1, 2))
+    clean = np.where(finite[:, None, None], joints, 0.0)
+    ratios = bone_length_ratios(clean)
+    with np.errstate(invalid='ignore'):
+        in_band = finite & ((ratios >= band[0]) & (ratios <= band[1])).all(axis=1)
+        m = skeleton_measures(clean)
+        knees_ok = finite & ~(m['knee_axis_right'] & (m['knee_flexion'] > bend_threshold)).any(1)
+
+    def spread(x):
+        x = x - x[:, :1]
+        x = x / np.linalg.norm(x.reshape(len(x), -1), axis=1).clip(min=1e-12)[:, None, None]
+        return x.std(axis=0).mean()
+
+    return dict(plausible=float(passed.mean()), bones_in_band=float(in_band.mean()),
+                knees_ok=float(knees_ok.mean()),
+                handedness=float((finite & m['handedness']).mean()),
+                plausible_up_to_mirror=float((passed | mirrored).mean()),
+                spread=float(spread(clean[finite]) / spread(prior)) if finite.any() else 0.0)

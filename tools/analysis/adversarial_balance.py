@@ -16,8 +16,9 @@ inputs:
 
 Each variant changes one thing of the configured optimisation (``VARIANTS``); every run logs
 the discriminator accuracy and reports it over the last fifth, the share of generated
-skeletons passing ``skeleton.stats.plausible`` at the end (held-out inputs), and the loss of
-each side. Results go to ``<out>/adversarial_balance.{json,md}``.
+skeletons passing ``skeleton.stats.plausible`` at the end (held-out inputs) with the part of the
+test they fail (``plausibility_breakdown``: bone ratios, knees, mirror images, pose spread),
+and the loss of each side. Results go to ``<out>/adversarial_balance.{json,md}``.
 
 Example::
 
@@ -41,7 +42,7 @@ sys.path.insert(0, ROOT)
 import liftedcl_mm  # noqa: E402,F401  (registers the modules)
 from liftedcl_mm.models.utils.prior_bank import PriorBank  # noqa: E402
 from liftedcl_mm.registry import MODELS  # noqa: E402
-from liftedcl_mm.skeleton.stats import bone_ratio_band, plausible  # noqa: E402
+from liftedcl_mm.skeleton.stats import plausibility_breakdown  # noqa: E402
 
 # One change each to the configured optimisation. Keys: d_lr / g_lr (factors), g_cosine
 # (the generator's cosine decay; the configs decay G and keep D constant), adv (factor of
@@ -160,8 +161,9 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
     out = dict(iters=len(rows), d_acc_last_fifth=float(np.mean([r['d_acc'] for r in tail])),
                loss_g_last_fifth=float(np.mean([r['loss_g'] for r in tail])),
                loss_d_last_fifth=float(np.mean([r['loss_d'] for r in tail])),
-               plausible_share=float(plausible(lifted, bone_ratio_band(prior, 0.1)).mean()),
                d_acc_curve=[r['d_acc'] for r in rows[::max(1, len(rows) // 50)]])
+    out.update(plausibility_breakdown(lifted, prior))
+    out['plausible_share'] = out.pop('plausible')
     if inputs['truth'] is not None:
         from learning_signal import procrustes_mpjpe
         out['lifting_pa_mpjpe'] = float(procrustes_mpjpe(lifted, inputs['truth']).mean() * 1000)
@@ -190,17 +192,21 @@ def main(argv=None) -> int:
             r['seconds'] = round(time.time() - start, 1)
             results.append(r)
             print(f"[adversarial_balance] {name} seed {seed}: D acc (last 1/5) "
-                  f"{r['d_acc_last_fifth']:.3f}, plausible {r['plausible_share']:.3f}"
+                  f"{r['d_acc_last_fifth']:.3f}, plausible {r['plausible_share']:.3f} "
+                  f"(up to mirror {r['plausible_up_to_mirror']:.3f}, bones "
+                  f"{r['bones_in_band']:.3f}, knees {r['knees_ok']:.3f}, spread {r['spread']:.3f})"
                   + (f", lifting PA-MPJPE {r['lifting_pa_mpjpe']:.1f} mm"
                      if 'lifting_pa_mpjpe' in r else '') + f" ({r['seconds']} s)", flush=True)
     lines = [f'Inputs: {args.inputs}; config {osp.relpath(args.config, ROOT)}; {iters} '
              f'iterations, batch {batch}; mean +- std over seeds {args.seeds}.', '',
-             '| variant | D acc (last 1/5) | plausible | loss_g | loss_d |'
+             '| variant | D acc (last 1/5) | plausible | up to mirror | bones in band | '
+             'knees ok | spread | loss_g | loss_d |'
              + (' lifting PA-MPJPE (mm) |' if inputs['truth'] is not None else ''),
-             '|---|---|---|---|---|' + ('---|' if inputs['truth'] is not None else '')]
+             '|---' * 9 + '|' + ('---|' if inputs['truth'] is not None else '')]
     for name in args.variants:
         runs = [r for r in results if r['variant'] == name]
-        keys = ['d_acc_last_fifth', 'plausible_share', 'loss_g_last_fifth', 'loss_d_last_fifth']
+        keys = ['d_acc_last_fifth', 'plausible_share', 'plausible_up_to_mirror', 'bones_in_band',
+                'knees_ok', 'spread', 'loss_g_last_fifth', 'loss_d_last_fifth']
         keys += ['lifting_pa_mpjpe'] if inputs['truth'] is not None else []
         cells = [f"{np.mean([r[k] for r in runs]):.3f} ± {np.std([r[k] for r in runs]):.3f}"
                  for k in keys]

@@ -288,7 +288,7 @@ def baselines(train: dict, val: dict) -> dict:
 def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
-    from liftedcl_mm.skeleton.stats import plausible
+    from liftedcl_mm.skeleton.stats import plausibility_breakdown
     config, trained = ARMS[arm]
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'study', config))
     cfg.work_dir = osp.join(args.out, 'runs', f'{arm}_seed{seed}')
@@ -352,7 +352,9 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
                                 health['acc_inv_last_fifth'] >= 10 * health['chance_top1'])
     if lifted is not None and getattr(model, 'prior_skeletons', None) is not None:
         prior = model.prior_skeletons.double().cpu().numpy()
-        health['plausible_share'] = float(plausible(lifted, prior).mean())
+        parts = plausibility_breakdown(lifted, prior)
+        health['plausible_share'] = parts.pop('plausible')
+        health.update({f'lifted_{k}': v for k, v in parts.items()})
         health['lifting_pa_mpjpe'] = float(procrustes_mpjpe(lifted, val['joints']).mean() * 1000)
         mean_prior = np.broadcast_to(prior.mean(0), val['joints'].shape)
         health['mean_prior_pa_mpjpe'] = float(
@@ -374,7 +376,8 @@ def summarise(results: list, base: dict) -> dict:
                    for k in ('pck2d', 'pa_mpjpe3d')]
         metrics += [(k, lambda r, k=k: r['health'].get(k)) for k in (
             'acc_inv_last_fifth', 'chance_top1', 'd_acc_last_fifth', 'plausible_share',
-            'lifting_pa_mpjpe', 'mean_prior_pa_mpjpe')]
+            'lifted_plausible_up_to_mirror', 'lifted_spread', 'lifting_pa_mpjpe',
+            'mean_prior_pa_mpjpe')]
         for name, get in metrics:
             values = [get(r) for r in runs if get(r) is not None]
             if values:
@@ -390,7 +393,8 @@ def write_markdown(table: dict, path: str) -> None:
             ('pck2d_bn', '2D probe, BN recal.'), ('pa_mpjpe3d_bn', '3D probe, BN recal. (mm)'),
             ('acc_inv_last_fifth', 'inv top-1 % (last 1/5)'), ('chance_top1', 'chance %'),
             ('d_acc_last_fifth', 'D acc'), ('plausible_share', 'plausible'),
-            ('lifting_pa_mpjpe', 'lifting PA-MPJPE (mm)'),
+            ('lifted_plausible_up_to_mirror', 'plausible up to mirror'),
+            ('lifted_spread', 'lifted pose spread'), ('lifting_pa_mpjpe', 'lifting PA-MPJPE (mm)'),
             ('mean_prior_pa_mpjpe', 'mean prior PA-MPJPE (mm)')]
     lines = ['| arm | ' + ' | '.join(c[1] for c in cols) + ' |',
              '|---' * (len(cols) + 1) + '|']
