@@ -2,6 +2,7 @@ import json
 import os.path as osp
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -44,3 +45,34 @@ def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='no-such.pth'):
         tool.main(['--out', str(tmp_path), '--inputs', str(tmp_path / 'no-such.pth'),
                    '--iters', '2'])
+
+
+def test_stretch_one_bone_changes_exactly_one_bone_out_of_the_band():
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    from liftedcl_mm.skeleton.stats import bone_length_ratios, bone_ratio_band
+    prior = sample_skeletons(200, seed=0)
+    skeletons = torch.as_tensor(prior[:50], dtype=torch.float32)
+    stretched = tool.stretch_one_bone(skeletons, torch.Generator().manual_seed(0)).double()
+    before = bone_length_ratios(skeletons.double().numpy())
+    after = bone_length_ratios(stretched.numpy())
+    # bones' lengths relative to each other: all equal but one, which moved by 0.6 or 1.4
+    rel = after / before
+    for row in rel:
+        changed = np.abs(row / np.median(row) - 1) > 1e-4
+        assert changed.sum() == 1
+        assert row[changed][0] / np.median(row) == pytest.approx(0.6, abs=1e-4) or \
+            row[changed][0] / np.median(row) == pytest.approx(1.4, abs=1e-4)
+    np.testing.assert_allclose(stretched[:, 0], 0, atol=1e-6)  # the prior's normalisation
+    np.testing.assert_allclose(stretched.flatten(1).norm(dim=1), 1, atol=1e-5)
+    band = bone_ratio_band(prior)
+    # the band spans ~1.6x per bone, so a bone near an end of its range may stay inside
+    assert ((after >= band[0]) & (after <= band[1])).all(1).mean() < 0.1
+
+
+def test_sensitivity_mode_reports_held_out_accuracy(tmp_path):
+    assert tool.main(['--mode', 'sensitivity', '--out', str(tmp_path), '--iters', '20',
+                      '--seeds', '0', '--variants', 'as_configured', 'kcs_scale_50']) == 0
+    with open(tmp_path / 'discriminator_sensitivity.json') as f:
+        runs = json.load(f)['runs']
+    assert [r['variant'] for r in runs] == ['as_configured', 'kcs_scale_50']
+    assert all(0 <= r['held_out_acc'] <= 1 and len(r['checks']) == 10 for r in runs)

@@ -40,14 +40,32 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import liftedcl_mm  # noqa: E402,F401  (registers the modules)
+from liftedcl_mm.models.heads.lifting_head import normalize_skeletons  # noqa: E402
 from liftedcl_mm.models.utils.prior_bank import PriorBank  # noqa: E402
 from liftedcl_mm.registry import MODELS  # noqa: E402
+from liftedcl_mm.skeleton import H36M_PARENTS  # noqa: E402
 from liftedcl_mm.skeleton.stats import plausibility_breakdown  # noqa: E402
+
+
+def _subtree_masks() -> torch.Tensor:
+    # (J, J): row j marks joint j and every joint below it in the kinematic tree
+    masks = torch.eye(len(H36M_PARENTS))
+    for joint in range(len(H36M_PARENTS)):
+        ancestor = H36M_PARENTS[joint]
+        while ancestor >= 0:
+            masks[ancestor, joint] = 1.0
+            ancestor = H36M_PARENTS[ancestor]
+    return masks
+
+
+_SUBTREE = _subtree_masks()
 
 # One change each to the configured optimisation. Keys: d_lr / g_lr (factors), g_cosine
 # (the generator's cosine decay; the configs decay G and keep D constant), adv (factor of
 # loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
-# the given lr, betas (0.5, 0.999), the usual GAN choice).
+# the given lr, betas (0.5, 0.999), the usual GAN choice), r1 (weight gamma of the R1 penalty
+# gamma / 2 * |grad_x D(real)|^2 on the discriminator, Mescheder et al. 2018), discriminator
+# (overrides of the discriminator's config).
 VARIANTS = {
     'as_configured': {},
     'd_lr_x0.1': dict(d_lr=0.1),
@@ -56,6 +74,11 @@ VARIANTS = {
     'adv_weight_x10': dict(adv=10.0),
     'd_every_4': dict(d_every=4),
     'adam_1e-4': dict(adam=1e-4),
+    'r1_1': dict(r1=1.0),
+    'r1_10': dict(r1=10.0),
+    'kcs_scale_50': dict(discriminator=dict(kcs_scale=50.0)),
+    'kcs_scale_50_r1_1': dict(discriminator=dict(kcs_scale=50.0), r1=1.0),
+    'kcs_scale_50_adam_1e-4': dict(discriminator=dict(kcs_scale=50.0), adam=1e-4),
 }
 
 
@@ -68,6 +91,10 @@ def parse_args(argv=None):
                         'of the --data crops are the inputs')
     parser.add_argument('--data', default='data/synthetic_humans',
                         help='make_synthetic_humans.py output (with a checkpoint)')
+    parser.add_argument('--mode', choices=('gan', 'sensitivity'), default='gan',
+                        help='gan: generator against discriminator; sensitivity: the '
+                        'discriminator alone, prior skeletons against ones with a bone '
+                        'stretched or shrunk (can it see bone proportions?)')
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--iters', type=int, default=0, help='default: the config\'s max_iters')
@@ -113,25 +140,86 @@ def _optimizer(params, opt_cfg: dict, lr_factor: float, adam: float):
     return torch.optim.SGD(params, **opt_cfg)
 
 
+def _discriminator(cfg, variant: dict):
+    """The config's discriminator (with the variant's overrides), its optimiser and clip norm."""
+    disc = MODELS.build(dict(copy.deepcopy(cfg.model.discriminator),
+                             **variant.get('discriminator', {})))
+    opt_d = _optimizer(disc.parameters(), cfg.optim_wrapper.discriminator.optimizer,
+                       variant.get('d_lr', 1.0), variant.get('adam', 0))
+    return disc, opt_d, (cfg.optim_wrapper.discriminator.get('clip_grad') or {}).get('max_norm')
+
+
+def stretch_one_bone(joints: torch.Tensor, gen: torch.Generator,
+                     factors=(0.6, 1.4)) -> torch.Tensor:
+    """Scale one random bone of each skeleton (its child's subtree moves along), renormalise.
+
+    Args:
+        joints (torch.Tensor): ``(N, 17, 3)`` H36M skeletons.
+        gen (torch.Generator): Source of the bone and factor choices.
+        factors (tuple): Scale factors, one drawn per skeleton.
+
+    Returns:
+        torch.Tensor: ``(N, 17, 3)``, root at the origin and unit Frobenius norm (the prior's
+        normalisation). The chosen bone's length ratio mostly leaves the band that
+        ``plausible`` allows (~1.6x wide per bone), unless it sat near one end of it.
+    """
+    num = len(joints)
+    child = torch.randint(1, len(H36M_PARENTS), (num, ), generator=gen)
+    factor = torch.tensor(factors)[torch.randint(len(factors), (num, ), generator=gen)]
+    parent = torch.tensor(H36M_PARENTS)[child]
+    rows = torch.arange(num)
+    shift = (joints[rows, child] - joints[rows, parent]) * (factor - 1)[:, None]
+    return normalize_skeletons(joints + _SUBTREE[child][:, :, None] * shift[:, None])
+
+
+def sensitivity(cfg, variant: dict, seed: int, iters: int, batch: int) -> dict:
+    """Can the discriminator see bone proportions? Held-out accuracy of D trained (supervised,
+    LSGAN targets) on prior skeletons against the same skeletons with one bone x0.6 or x1.4."""
+    torch.manual_seed(seed)
+    disc, opt_d, clip = _discriminator(cfg, variant)
+    loss_disc = MODELS.build(copy.deepcopy(cfg.model.loss_disc))
+    skeletons = PriorBank.build(copy.deepcopy(cfg.model.prior)).skeletons
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(skeletons), generator=gen)
+    held = max(1, len(skeletons) // 5)
+    train, test = skeletons[order[held:]], skeletons[order[:held]]
+    test_fake = stretch_one_bone(test, gen)
+    checks = []
+    for step in range(iters):
+        real = train[torch.randint(len(train), (batch, ), generator=gen)]
+        fake = stretch_one_bone(train[torch.randint(len(train), (batch, ), generator=gen)], gen)
+        scores = disc(torch.cat([real, fake]))
+        loss = loss_disc(scores[:batch], True) + loss_disc(scores[batch:], False)
+        opt_d.zero_grad()
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)
+        opt_d.step()
+        if (step + 1) % max(1, iters // 10) == 0:
+            with torch.no_grad():
+                acc = torch.cat([disc(test) > 0.5, disc(test_fake) < 0.5]).float().mean()
+            checks.append(dict(iter=step + 1, held_out_acc=float(acc)))
+    return dict(iters=iters, held_out_acc=checks[-1]['held_out_acc'] if checks else float('nan'),
+                checks=checks)
+
+
 def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> dict:
     """Train generator and discriminator alternately; return the health measures."""
     torch.manual_seed(seed)
     m = cfg.model
     gen = MODELS.build(copy.deepcopy(m.lifting_head))
-    disc = MODELS.build(copy.deepcopy(m.discriminator))
+    disc, opt_d, clip = _discriminator(cfg, variant)
     adv_cfg = dict(m.loss_adv, loss_weight=m.loss_adv.loss_weight * variant.get('adv', 1.0))
     loss_adv, loss_disc = MODELS.build(adv_cfg), MODELS.build(copy.deepcopy(m.loss_disc))
     bank = PriorBank.build(copy.deepcopy(m.prior), gen.num_joints)
     opt_g = _optimizer(gen.parameters(), cfg.optim_wrapper.generator.optimizer,
                        variant.get('g_lr', 1.0), variant.get('adam', 0))
-    opt_d = _optimizer(disc.parameters(), cfg.optim_wrapper.discriminator.optimizer,
-                       variant.get('d_lr', 1.0), variant.get('adam', 0))
     sched_g = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, iters)
                if variant.get('g_cosine', True) and not variant.get('adam') else None)
-    clip = (cfg.optim_wrapper.discriminator.get('clip_grad') or {}).get('max_norm')
     d_every = variant.get('d_every', 1)
     order = torch.Generator().manual_seed(seed)
-    rows = []
+    prior = bank.skeletons.double().numpy()
+    rows, checks = [], []
     for step in range(iters):
         x = inputs['train'][torch.randint(len(inputs['train']), (batch, ), generator=order)]
         joints = gen(x)
@@ -141,10 +229,13 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
         opt_g.step()
         if sched_g is not None:
             sched_g.step()
-        real = bank.draw(batch, step)
+        real = bank.draw(batch, step).requires_grad_(bool(variant.get('r1')))
         scores = disc(torch.cat([real, joints.detach()]))
         d_acc = torch.cat([scores[:batch] > 0.5, scores[batch:] < 0.5]).float().mean()
         loss_d = loss_disc(scores[:batch], True) + loss_disc(scores[batch:], False)
+        if variant.get('r1'):
+            grad, = torch.autograd.grad(scores[:batch].sum(), real, create_graph=True)
+            loss_d = loss_d + variant['r1'] / 2 * grad.pow(2).flatten(1).sum(1).mean()
         if step % d_every == 0:
             opt_d.zero_grad()
             loss_d.backward()
@@ -152,22 +243,47 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
                 torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)
             opt_d.step()
         rows.append(dict(loss_g=loss_g.item(), loss_d=loss_d.item(), d_acc=d_acc.item()))
+        if (step + 1) % max(1, iters // 10) == 0:
+            with torch.no_grad():
+                parts = plausibility_breakdown(gen(inputs['val']).double().numpy(), prior)
+            checks.append(dict(iter=step + 1, plausible=parts['plausible'],
+                               bones_in_band=parts['bones_in_band'], spread=parts['spread']))
         if not (np.isfinite(rows[-1]['loss_g']) and np.isfinite(rows[-1]['loss_d'])):
             break
     with torch.no_grad():
         lifted = gen(inputs['val']).double().numpy()
-    prior = bank.skeletons.double().numpy()
     tail = rows[-max(1, len(rows) // 5):]
     out = dict(iters=len(rows), d_acc_last_fifth=float(np.mean([r['d_acc'] for r in tail])),
                loss_g_last_fifth=float(np.mean([r['loss_g'] for r in tail])),
                loss_d_last_fifth=float(np.mean([r['loss_d'] for r in tail])),
-               d_acc_curve=[r['d_acc'] for r in rows[::max(1, len(rows) // 50)]])
+               d_acc_curve=[r['d_acc'] for r in rows[::max(1, len(rows) // 50)]],
+               checks=checks)
     out.update(plausibility_breakdown(lifted, prior))
     out['plausible_share'] = out.pop('plausible')
     if inputs['truth'] is not None:
         from learning_signal import procrustes_mpjpe
         out['lifting_pa_mpjpe'] = float(procrustes_mpjpe(lifted, inputs['truth']).mean() * 1000)
     return out
+
+
+def _describe(mode: str, r: dict) -> str:
+    if mode == 'sensitivity':
+        return ("held-out accuracy " + ', '.join(f"{c['held_out_acc']:.3f}@{c['iter']}"
+                                                  for c in r['checks']))
+    return (f"D acc (last 1/5) {r['d_acc_last_fifth']:.3f}, plausible "
+            f"{r['plausible_share']:.3f} (up to mirror {r['plausible_up_to_mirror']:.3f}, bones "
+            f"{r['bones_in_band']:.3f}, knees {r['knees_ok']:.3f}, spread {r['spread']:.3f})"
+            + (f", lifting PA-MPJPE {r['lifting_pa_mpjpe']:.1f} mm"
+               if 'lifting_pa_mpjpe' in r else ''))
+
+
+# (result key, column) of the markdown table per mode
+COLUMNS = dict(
+    gan=[('d_acc_last_fifth', 'D acc (last 1/5)'), ('plausible_share', 'plausible'),
+         ('plausible_up_to_mirror', 'up to mirror'), ('bones_in_band', 'bones in band'),
+         ('knees_ok', 'knees ok'), ('spread', 'spread'), ('loss_g_last_fifth', 'loss_g'),
+         ('loss_d_last_fifth', 'loss_d'), ('lifting_pa_mpjpe', 'lifting PA-MPJPE (mm)')],
+    sensitivity=[('held_out_acc', 'held-out accuracy, prior vs one bone x0.6/x1.4')])
 
 
 def main(argv=None) -> int:
@@ -181,39 +297,35 @@ def main(argv=None) -> int:
     if not iters:
         raise ValueError('--iters is needed: the config has no max_iters')
     batch = cfg.train_dataloader.batch_size
-    inputs = load_inputs(args, cfg)
+    inputs = load_inputs(args, cfg) if args.mode == 'gan' else None
     os.makedirs(args.out, exist_ok=True)
     results = []
     for name in args.variants:
         for seed in args.seeds:
             start = time.time()
-            r = dict(variant=name, seed=seed, **run(cfg, inputs, VARIANTS[name], seed, iters,
-                                                    batch))
-            r['seconds'] = round(time.time() - start, 1)
+            if args.mode == 'gan':
+                r = run(cfg, inputs, VARIANTS[name], seed, iters, batch)
+            else:
+                r = sensitivity(cfg, VARIANTS[name], seed, iters, batch)
+            r = dict(variant=name, seed=seed, **r, seconds=round(time.time() - start, 1))
             results.append(r)
-            print(f"[adversarial_balance] {name} seed {seed}: D acc (last 1/5) "
-                  f"{r['d_acc_last_fifth']:.3f}, plausible {r['plausible_share']:.3f} "
-                  f"(up to mirror {r['plausible_up_to_mirror']:.3f}, bones "
-                  f"{r['bones_in_band']:.3f}, knees {r['knees_ok']:.3f}, spread {r['spread']:.3f})"
-                  + (f", lifting PA-MPJPE {r['lifting_pa_mpjpe']:.1f} mm"
-                     if 'lifting_pa_mpjpe' in r else '') + f" ({r['seconds']} s)", flush=True)
-    lines = [f'Inputs: {args.inputs}; config {osp.relpath(args.config, ROOT)}; {iters} '
-             f'iterations, batch {batch}; mean +- std over seeds {args.seeds}.', '',
-             '| variant | D acc (last 1/5) | plausible | up to mirror | bones in band | '
-             'knees ok | spread | loss_g | loss_d |'
-             + (' lifting PA-MPJPE (mm) |' if inputs['truth'] is not None else ''),
-             '|---' * 9 + '|' + ('---|' if inputs['truth'] is not None else '')]
+            print(f"[adversarial_balance] {name} seed {seed}: {_describe(args.mode, r)} "
+                  f"({r['seconds']} s)", flush=True)
+    cols = [c for c in COLUMNS[args.mode] if all(c[0] in r for r in results)]
+    lines = [f'{args.mode}: inputs {args.inputs if inputs else "prior skeletons"}; config '
+             f'{osp.relpath(args.config, ROOT)}; {iters} iterations, batch {batch}; mean +- std '
+             f'over seeds {args.seeds}.', '',
+             '| variant | ' + ' | '.join(c[1] for c in cols) + ' |',
+             '|---' * (len(cols) + 1) + '|']
     for name in args.variants:
         runs = [r for r in results if r['variant'] == name]
-        keys = ['d_acc_last_fifth', 'plausible_share', 'plausible_up_to_mirror', 'bones_in_band',
-                'knees_ok', 'spread', 'loss_g_last_fifth', 'loss_d_last_fifth']
-        keys += ['lifting_pa_mpjpe'] if inputs['truth'] is not None else []
-        cells = [f"{np.mean([r[k] for r in runs]):.3f} ± {np.std([r[k] for r in runs]):.3f}"
-                 for k in keys]
-        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    with open(osp.join(args.out, 'adversarial_balance.json'), 'w') as f:
+        lines.append(f'| {name} | ' + ' | '.join(
+            f"{np.mean([r[k] for r in runs]):.3f} ± {np.std([r[k] for r in runs]):.3f}"
+            for k, _ in cols) + ' |')
+    stem = 'adversarial_balance' if args.mode == 'gan' else 'discriminator_sensitivity'
+    with open(osp.join(args.out, f'{stem}.json'), 'w') as f:
         json.dump(dict(args=vars(args), iters=iters, batch=batch, runs=results), f)
-    with open(osp.join(args.out, 'adversarial_balance.md'), 'w') as f:
+    with open(osp.join(args.out, f'{stem}.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return 0

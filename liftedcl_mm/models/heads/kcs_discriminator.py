@@ -39,6 +39,12 @@ class KCSDiscriminator(BaseModule):
             16 bones of H36M-17.
         kcs_upper (bool): Feed only the upper triangle (with the diagonal) of the symmetric
             ``Psi`` (b(b+1)/2 values) instead of all b*b. Defaults to True.
+        kcs_scale (float): Factor on ``Psi`` before the KCS branch. Defaults to 1 (the
+            authors'). For skeletons of unit Frobenius norm (the prior's and the lifting
+            head's normalisation) ``Psi``'s entries are ~0.01 and vary ~0.005 between
+            skeletons, ~14x less than the joint coordinates, so at the default initialisation
+            the KCS branch is nearly constant and D judges by the pose branch; ~50 brings the
+            mean squared bone length of such skeletons to ~1.
         init_cfg (dict or list[dict], optional): Initialization config. Defaults to None.
     """
 
@@ -50,6 +56,7 @@ class KCSDiscriminator(BaseModule):
                  negative_slope: float = 0.2,
                  bones: Sequence[Tuple[int, int]] = H36M_BONES,
                  kcs_upper: bool = True,
+                 kcs_scale: float = 1.0,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
         if (int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0
@@ -63,6 +70,9 @@ class KCSDiscriminator(BaseModule):
         self.num_joints = int(num_joints)
         self.num_bones = len(bones)
         self.kcs_upper = kcs_upper
+        if not float(kcs_scale) > 0:
+            raise ValueError(f'kcs_scale must be > 0, got {kcs_scale}')
+        self.kcs_scale = float(kcs_scale)
         # Non-persistent: derived from `bones`, so checkpoints do not depend on it.
         self.register_buffer(
             'bone_mat', torch.from_numpy(bone_matrix(bones, self.num_joints)), persistent=False)
@@ -94,7 +104,7 @@ class KCSDiscriminator(BaseModule):
         if joints.dim() != 3 or joints.shape[1:] != (self.num_joints, 3):
             raise ValueError(f'KCSDiscriminator expects joints of shape (N, {self.num_joints}, 3)'
                              f', got {tuple(joints.shape)}')
-        psi = kcs(joints, bone_mat=self.bone_mat).flatten(1)
+        psi = kcs(joints, bone_mat=self.bone_mat).flatten(1) * self.kcs_scale
         if self.kcs_upper:
             psi = psi[:, self.triu_index]
         feat = torch.cat([self.pose_branch(joints.flatten(1)), self.kcs_branch(psi)], dim=1)
