@@ -103,9 +103,10 @@ def test_kcs_discriminator_layer_sizes_are_the_authors():
         KCSDiscriminator(fuse_channels=0)
 
 
-def test_kcs_discriminator_forward_by_hand():
+@pytest.mark.parametrize('kcs_scale', [1.0, 50.0])
+def test_kcs_discriminator_forward_by_hand(kcs_scale):
     torch.manual_seed(0)
-    disc = KCSDiscriminator(hid_channels=6, fuse_channels=4, num_blocks=1)
+    disc = KCSDiscriminator(hid_channels=6, fuse_channels=4, num_blocks=1, kcs_scale=kcs_scale)
     x = torch.randn(3, 17, 3)
 
     def act(v):
@@ -119,9 +120,14 @@ def test_kcs_discriminator_forward_by_hand():
         block = seq[2].layers
         return act(h + lin(block[2], act(lin(block[0], h))))
 
-    psi = kcs(x)
+    psi = kcs(x) * kcs_scale  # only the KCS branch's input is scaled
     rows, cols = torch.triu_indices(16, 16)
     feat = torch.cat([branch(disc.pose_branch, x.flatten(1)),
                       branch(disc.kcs_branch, psi[:, rows, cols])], dim=1)
     expected = lin(disc.fuse[2], act(lin(disc.fuse[0], feat)))
     torch.testing.assert_close(disc(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_kcs_scale_must_be_positive():
+    with pytest.raises(ValueError, match='kcs_scale'):
+        KCSDiscriminator(kcs_scale=0.0)
