@@ -621,3 +621,11 @@ def test_channels_last_changes_layout_not_results():
     for key in ('loss_inv', 'loss_equiv', 'loss_adv_g', 'loss_d_real', 'loss_d_fake'):
         torch.testing.assert_close(log_fast[key], log_plain[key], rtol=1e-5, atol=5e-5)
     torch.testing.assert_close(fast.state_dict(), plain.state_dict(), rtol=1e-3, atol=2e-4)
+
+
+def test_standardizing_discriminator_gets_the_prior_statistics_at_build():
+    model = build(discriminator=dict(standardize=True))
+    prior = model.prior_skeletons
+    torch.testing.assert_close(model.discriminator.pose_mean, prior.flatten(1).mean(0))
+    torch.testing.assert_close(model.discriminator.pose_std, prior.flatten(1).std(0))
+    assert torch.isfinite(model.discriminator(prior[:4])).all()

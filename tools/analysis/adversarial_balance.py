@@ -65,7 +65,7 @@ _SUBTREE = _subtree_masks()
 # loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
 # the given lr, betas (0.5, 0.999), the usual GAN choice), r1 (weight gamma of the R1 penalty
 # gamma / 2 * |grad_x D(real)|^2 on the discriminator, Mescheder et al. 2018), discriminator
-# (overrides of the discriminator's config).
+# (overrides of the discriminator's config), g_clip (max norm of the generator's gradient).
 VARIANTS = {
     'as_configured': {},
     'd_lr_x0.1': dict(d_lr=0.1),
@@ -79,6 +79,9 @@ VARIANTS = {
     'kcs_scale_50': dict(discriminator=dict(kcs_scale=50.0)),
     'kcs_scale_50_r1_1': dict(discriminator=dict(kcs_scale=50.0), r1=1.0),
     'kcs_scale_50_adam_1e-4': dict(discriminator=dict(kcs_scale=50.0), adam=1e-4),
+    'standardize': dict(discriminator=dict(standardize=True)),
+    'standardize_r1_1': dict(discriminator=dict(standardize=True), r1=1.0),
+    'standardize_d_lr_x0.1': dict(discriminator=dict(standardize=True), d_lr=0.1),
 }
 
 
@@ -140,10 +143,12 @@ def _optimizer(params, opt_cfg: dict, lr_factor: float, adam: float):
     return torch.optim.SGD(params, **opt_cfg)
 
 
-def _discriminator(cfg, variant: dict):
+def _discriminator(cfg, variant: dict, prior: torch.Tensor):
     """The config's discriminator (with the variant's overrides), its optimiser and clip norm."""
     disc = MODELS.build(dict(copy.deepcopy(cfg.model.discriminator),
                              **variant.get('discriminator', {})))
+    if getattr(disc, 'standardize', False):
+        disc.set_input_statistics(prior)  # as LiftedCL does
     opt_d = _optimizer(disc.parameters(), cfg.optim_wrapper.discriminator.optimizer,
                        variant.get('d_lr', 1.0), variant.get('adam', 0))
     return disc, opt_d, (cfg.optim_wrapper.discriminator.get('clip_grad') or {}).get('max_norm')
@@ -176,9 +181,9 @@ def sensitivity(cfg, variant: dict, seed: int, iters: int, batch: int) -> dict:
     """Can the discriminator see bone proportions? Held-out accuracy of D trained (supervised,
     LSGAN targets) on prior skeletons against the same skeletons with one bone x0.6 or x1.4."""
     torch.manual_seed(seed)
-    disc, opt_d, clip = _discriminator(cfg, variant)
-    loss_disc = MODELS.build(copy.deepcopy(cfg.model.loss_disc))
     skeletons = PriorBank.build(copy.deepcopy(cfg.model.prior)).skeletons
+    disc, opt_d, clip = _discriminator(cfg, variant, skeletons)
+    loss_disc = MODELS.build(copy.deepcopy(cfg.model.loss_disc))
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(skeletons), generator=gen)
     held = max(1, len(skeletons) // 5)
@@ -208,10 +213,10 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
     torch.manual_seed(seed)
     m = cfg.model
     gen = MODELS.build(copy.deepcopy(m.lifting_head))
-    disc, opt_d, clip = _discriminator(cfg, variant)
+    bank = PriorBank.build(copy.deepcopy(m.prior), gen.num_joints)
+    disc, opt_d, clip = _discriminator(cfg, variant, bank.skeletons)
     adv_cfg = dict(m.loss_adv, loss_weight=m.loss_adv.loss_weight * variant.get('adv', 1.0))
     loss_adv, loss_disc = MODELS.build(adv_cfg), MODELS.build(copy.deepcopy(m.loss_disc))
-    bank = PriorBank.build(copy.deepcopy(m.prior), gen.num_joints)
     opt_g = _optimizer(gen.parameters(), cfg.optim_wrapper.generator.optimizer,
                        variant.get('g_lr', 1.0), variant.get('adam', 0))
     sched_g = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, iters)
@@ -226,6 +231,8 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
         loss_g = loss_adv(disc(joints), True)
         opt_g.zero_grad()
         loss_g.backward()
+        if variant.get('g_clip'):
+            torch.nn.utils.clip_grad_norm_(gen.parameters(), variant['g_clip'])
         opt_g.step()
         if sched_g is not None:
             sched_g.step()

@@ -76,6 +76,9 @@ def build_config(checkpoint, work_dir: str, data_root=None, seed: int = 0, cfg_o
     cfg.work_dir = work_dir
     cfg.experiment_name = f'finetune_{time.strftime("%Y%m%d_%H%M%S")}_{next(_RUN_IDS)}'
     cfg.randomness = dict(seed=seed, deterministic=False)
+    if cfg.get('visualizer'):
+        # MMPose names its visualizer 'visualizer': later runs would write into the first's logs
+        cfg.visualizer.name = cfg.experiment_name
     if data_root is not None:
         coco = _coco_dir(data_root)
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -116,11 +119,10 @@ def finetune(checkpoint, work_dir: str, data_root=None, seed: int = 0, cfg_optio
 
     Returns:
         dict: Floats: every test metric (``coco/AP``, ``coco/AR``, ``pck0.05/PCK``,
-        ``pck0.2/PCK``, ...), ``train_s`` and ``test_s`` (seconds).
+        ``pck0.2/PCK``, ...), ``train_s`` (building the runner and training) and ``test_s``
+        (seconds).
     """
     from mmengine.runner import Runner
-
-    import liftedcl_mm  # noqa: F401  (registers the config's modules and safe globals)
     os.makedirs(work_dir, exist_ok=True)
     cfg, state = build_config(checkpoint, work_dir, data_root, seed, cfg_options)
     start = time.time()

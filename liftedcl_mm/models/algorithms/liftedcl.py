@@ -158,6 +158,8 @@ class LiftedCL(BaseSelfSupervisor):
         if self.use_adv and getattr(self.discriminator, 'num_joints', num_joints) != num_joints:
             raise ValueError(f'discriminator.num_joints ({self.discriminator.num_joints}) '
                              f'!= lifting_head.num_joints ({num_joints})')
+        if self.use_adv and getattr(self.discriminator, 'standardize', False):
+            self.discriminator.set_input_statistics(self.prior_bank.skeletons)
 
     @property
     def prior_skeletons(self) -> Optional[torch.Tensor]:

@@ -45,6 +45,13 @@ class KCSDiscriminator(BaseModule):
             skeletons, ~14x less than the joint coordinates, so at the default initialisation
             the KCS branch is nearly constant and D judges by the pose branch; ~50 brings the
             mean squared bone length of such skeletons to ~1.
+        standardize (bool): Standardise both branches' inputs (flattened joints, ``Psi``) per
+            feature by the mean and std of the prior's skeletons, set with
+            :meth:`set_input_statistics` (``LiftedCL`` does so from its prior). Defaults to
+            False (the authors'). Measured (``tools/analysis/adversarial_balance.py --mode
+            sensitivity``): trained to tell prior skeletons from ones with one bone x0.6 or
+            x1.4, the authors' discriminator stays at chance (0.50 held-out accuracy after
+            2000 iterations), ``kcs_scale=50`` reaches ~0.68, standardised inputs ~0.99.
         init_cfg (dict or list[dict], optional): Initialization config. Defaults to None.
     """
 
@@ -57,6 +64,7 @@ class KCSDiscriminator(BaseModule):
                  bones: Sequence[Tuple[int, int]] = H36M_BONES,
                  kcs_upper: bool = True,
                  kcs_scale: float = 1.0,
+                 standardize: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
         if (int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0
@@ -79,6 +87,14 @@ class KCSDiscriminator(BaseModule):
         rows, cols = torch.triu_indices(self.num_bones, self.num_bones)
         self.register_buffer('triu_index', rows * self.num_bones + cols, persistent=False)
         kcs_dim = len(rows) if kcs_upper else self.num_bones**2
+        self.standardize = bool(standardize)
+        if self.standardize:
+            # Checkpointed, so a loaded discriminator scores as it was trained.
+            for name, dim in (('pose', 3 * self.num_joints), ('kcs', kcs_dim)):
+                self.register_buffer(f'{name}_mean', torch.zeros(dim))
+                self.register_buffer(f'{name}_std', torch.ones(dim))
+            self.input_stats_ready = False
+            self.register_load_state_dict_post_hook(_mark_stats_loaded)
         act_cfg = dict(type='LeakyReLU', negative_slope=negative_slope)
 
         def branch(in_dim):
@@ -104,8 +120,43 @@ class KCSDiscriminator(BaseModule):
         if joints.dim() != 3 or joints.shape[1:] != (self.num_joints, 3):
             raise ValueError(f'KCSDiscriminator expects joints of shape (N, {self.num_joints}, 3)'
                              f', got {tuple(joints.shape)}')
+        pose, psi = self._inputs(joints)
+        if self.standardize:
+            if not self.input_stats_ready:
+                raise RuntimeError('KCSDiscriminator(standardize=True) needs the prior\'s input '
+                                   'statistics: call set_input_statistics(prior_skeletons) or '
+                                   'load a checkpoint that has them')
+            pose = (pose - self.pose_mean) / self.pose_std
+            psi = (psi - self.kcs_mean) / self.kcs_std
+        feat = torch.cat([self.pose_branch(pose), self.kcs_branch(psi)], dim=1)
+        return self.fuse(feat)
+
+    def _inputs(self, joints: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Flattened joints (N, 3J) and the (scaled, maybe upper-triangle) KCS (N, K)."""
         psi = kcs(joints, bone_mat=self.bone_mat).flatten(1) * self.kcs_scale
         if self.kcs_upper:
             psi = psi[:, self.triu_index]
-        feat = torch.cat([self.pose_branch(joints.flatten(1)), self.kcs_branch(psi)], dim=1)
-        return self.fuse(feat)
+        return joints.flatten(1), psi
+
+    @torch.no_grad()
+    def set_input_statistics(self, skeletons: torch.Tensor, eps: float = 1e-6) -> None:
+        """Per-feature mean and std of both branches' inputs over ``skeletons`` (P, J, 3)."""
+        if not self.standardize:
+            raise RuntimeError('set_input_statistics needs KCSDiscriminator(standardize=True)')
+        skeletons = torch.as_tensor(skeletons, dtype=self.pose_mean.dtype,
+                                    device=self.pose_mean.device)
+        if skeletons.dim() != 3 or skeletons.shape[0] < 2 or \
+                skeletons.shape[1:] != (self.num_joints, 3):
+            raise ValueError(f'skeletons must have shape (P >= 2, {self.num_joints}, 3), got '
+                             f'{tuple(skeletons.shape)}')
+        for name, values in zip(('pose', 'kcs'), self._inputs(skeletons)):
+            getattr(self, f'{name}_mean').copy_(values.mean(0))
+            getattr(self, f'{name}_std').copy_(values.std(0).clamp(min=eps))
+        self.input_stats_ready = True
+
+
+def _mark_stats_loaded(module: KCSDiscriminator, incompatible_keys) -> None:
+    # statistics came with the state dict unless they are reported missing
+    missing = {k.rsplit('.', 1)[-1] for k in incompatible_keys.missing_keys}
+    if not missing & {'pose_mean', 'pose_std', 'kcs_mean', 'kcs_std'}:
+        module.input_stats_ready = True
