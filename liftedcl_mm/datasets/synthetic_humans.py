@@ -8,6 +8,8 @@ import json
 import os
 import os.path as osp
 
+from typing import Optional, Sequence
+
 import cv2
 import numpy as np
 
@@ -20,6 +22,10 @@ COCO_KEYPOINTS = [
 COCO_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7],
                  [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6],
                  [5, 7]]
+# One set of colours for everybody (torso, legs, arms, head; BGR): with it, telling two people
+# apart takes shape and pose, not a per-person colour code (``make_synthetic_humans.py
+# --palette shared``).
+SHARED_PALETTE = ((90, 60, 160), (150, 110, 40), (60, 150, 200), (140, 170, 210))
 # H36M joint of each COCO body keypoint (indices 5..16 of COCO_KEYPOINTS).
 H36M_OF_COCO_BODY = [11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]
 # Limbs drawn as thick segments: (H36M parent, H36M child, thickness factor).
@@ -69,10 +75,18 @@ def background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def draw_person(img: np.ndarray, mask: np.ndarray, pts: np.ndarray, depth: np.ndarray,
-                head: tuple, width: float, rng: np.random.Generator) -> None:
-    """Draw limbs (far first), torso and head of one figure on ``img`` and on ``mask``."""
-    colors = rng.integers(0, 256, (3, 3))
-    skin = tuple(int(v) for v in rng.integers(60, 256, 3))
+                head: tuple, width: float, rng: np.random.Generator,
+                palette: Optional[Sequence] = None) -> None:
+    """Draw limbs (far first), torso and head of one figure on ``img`` and on ``mask``.
+
+    ``palette``: BGR colours of torso, legs, arms and head (e.g. :data:`SHARED_PALETTE`);
+    None draws them at random per person (the default; ``rng`` is then consumed).
+    """
+    if palette is None:
+        colors = rng.integers(0, 256, (3, 3))
+        skin = tuple(int(v) for v in rng.integers(60, 256, 3))
+    else:
+        colors, skin = np.asarray(palette[:3]), tuple(int(v) for v in palette[3])
     ipts = np.round(pts).astype(np.int32)
     torso = ipts[[11, 14, 1, 4]]  # shoulders and hips
     items = [(depth[[11, 14, 1, 4]].mean(), 'torso', None)]
@@ -136,7 +150,8 @@ def yaw_matrix(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def render_people(rng: np.random.Generator, skels: np.ndarray, h: int, w: int):
+def render_people(rng: np.random.Generator, skels: np.ndarray, h: int, w: int,
+                  palette: Optional[Sequence] = None):
     """Draw ``skels`` seen by one random perspective camera; return image, people and camera.
 
     The camera has an elevation in [-10, 30] degrees and a jittered distance and focal length;
@@ -148,6 +163,8 @@ def render_people(rng: np.random.Generator, skels: np.ndarray, h: int, w: int):
         skels (np.ndarray): ``(P, 17, 3)`` H36M skeletons in our body frame (any scale).
         h (int): Image height.
         w (int): Image width.
+        palette (Sequence, optional): Colours of every person (see :func:`draw_person`);
+            None for random colours per person.
 
     Returns:
         tuple: ``img`` (h, w, 3) BGR uint8; a list of per-person dicts, nearest drawn last, with
@@ -182,7 +199,8 @@ def render_people(rng: np.random.Generator, skels: np.ndarray, h: int, w: int):
         head_size = np.linalg.norm(cam[10] - cam[9])
         head_r = max(2, int(round(focal * 0.45 * head_size / cam[9:11, 2].mean())))
         width = max(2.0, focal * 0.11 / cam[0, 2])
-        draw_person(img, person['mask'], uv[:17], cam[:17, 2], (head_c, head_r), width, rng)
+        draw_person(img, person['mask'], uv[:17], cam[:17, 2], (head_c, head_r), width, rng,
+                    palette)
     # Occlusion by nearer people, known only once everybody is drawn.
     covered = np.zeros((h, w), bool)
     for person in reversed(people):

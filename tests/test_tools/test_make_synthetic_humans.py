@@ -121,3 +121,29 @@ def test_poses_from_a_file(tmp_path):
         k3d = np.array(ann['keypoints_3d'])
         # Camera y points down: the head (H36M 10) is above the feet (3, 6) in the image.
         assert k3d[10, 1] < min(k3d[3, 1], k3d[6, 1])
+
+
+def test_shared_palette_draws_everybody_in_the_same_colours():
+    import cv2
+    from liftedcl_mm.datasets.synthetic_humans import SHARED_PALETTE, render_people
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    skels = sample_skeletons(3, seed=0)
+    for seed in (0, 1):
+        img, people, _ = render_people(np.random.default_rng(seed), skels, 240, 320,
+                                       SHARED_PALETTE)
+        # each person's visible pixels (own mask, not covered by nearer people's) take only
+        # palette colours, up to anti-aliasing and the JPEG-free rendering
+        palette = np.array(SHARED_PALETTE, np.int32)
+        covered = np.zeros(img.shape[:2], bool)
+        for person in reversed(people):
+            own = (person['mask'] > 0) & ~covered
+            inner = cv2.erode(own.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            pixels = img[inner].astype(np.int32)
+            if len(pixels):
+                nearest = np.abs(pixels[:, None] - palette[None]).sum(-1).min(1)
+                assert np.mean(nearest == 0) > 0.9
+            covered |= own
+    # random colours (the default) differ from person to person
+    img, people, _ = render_people(np.random.default_rng(0), skels, 240, 320)
+    colours = [set(map(tuple, img[p['mask'] > 0][:50])) for p in people]
+    assert not set(map(tuple, SHARED_PALETTE)) >= set().union(*colours)

@@ -82,6 +82,7 @@ VARIANTS = {
     'standardize': dict(discriminator=dict(standardize=True)),
     'standardize_r1_1': dict(discriminator=dict(standardize=True), r1=1.0),
     'standardize_d_lr_x0.1': dict(discriminator=dict(standardize=True), d_lr=0.1),
+    'standardize_g_clip_0.1': dict(discriminator=dict(standardize=True), g_clip=0.1),
 }
 
 

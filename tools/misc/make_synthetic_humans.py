@@ -38,7 +38,7 @@ sys.path.insert(0, ROOT)
 from liftedcl_mm.datasets.skeleton_prior import (  # noqa: E402
     load_skeleton_file, sample_skeletons)
 from liftedcl_mm.datasets.synthetic_humans import (  # noqa: E402
-    render_people, write_coco_keypoints)
+    SHARED_PALETTE, render_people, write_coco_keypoints)
 
 SPLITS = (('train2017', 1, 0), ('val2017', 1000001, 1))  # name, first image id, seed offset
 
@@ -49,8 +49,8 @@ def _round(values, ndigits: int) -> list:
 
 def render_image(task: tuple):
     """Render and write one image; return its COCO image entry and annotations (no ids yet)."""
-    img_dir, image_id, skels, seed, h, w, quality = task
-    img, people, camera = render_people(np.random.default_rng(seed), skels, h, w)
+    img_dir, image_id, skels, seed, h, w, quality, palette = task
+    img, people, camera = render_people(np.random.default_rng(seed), skels, h, w, palette)
     file_name = f'{image_id:012d}.jpg'
     cv2.imwrite(osp.join(img_dir, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     anns = []
@@ -78,7 +78,8 @@ def render_image(task: tuple):
 
 
 def make_split(out_root: str, split: str, first_id: int, num_images: int, poses, seed: int,
-               h: int, w: int, quality: int, workers: int, progress: bool) -> int:
+               h: int, w: int, quality: int, workers: int, progress: bool,
+               palette=None) -> int:
     """Write one split; return the number of people annotated."""
     rng = np.random.default_rng(seed)
     img_dir = osp.join(out_root, 'coco', split)
@@ -89,8 +90,8 @@ def make_split(out_root: str, split: str, first_id: int, num_images: int, poses,
     else:
         skels = poses[rng.integers(0, len(poses), int(counts.sum()))]
     starts = np.concatenate([[0], np.cumsum(counts)])
-    tasks = [(img_dir, first_id + i, skels[starts[i]:starts[i + 1]], [seed, i], h, w, quality)
-             for i in range(num_images)]
+    tasks = [(img_dir, first_id + i, skels[starts[i]:starts[i + 1]], [seed, i], h, w, quality,
+              palette) for i in range(num_images)]
     from tqdm import tqdm
     bar = tqdm(total=num_images, unit='img', desc=f'rendering {split}', disable=not progress)
     results = []
@@ -132,6 +133,9 @@ def parse_args(argv=None):
                         help='crop height (4:3; small views need no 256x192 crops)')
     parser.add_argument('--crop-width', type=int, default=96)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--palette', choices=('random', 'shared'), default='random',
+                        help='random: colours per person; shared: one palette for everybody '
+                        '(no colour code to tell people apart)')
     parser.add_argument('--workers', type=int, default=2,
                         help='worker processes (0: this process)')
     parser.add_argument('--no-crops', action='store_true', help='skip the crop tool')
@@ -144,7 +148,8 @@ def main(argv=None) -> int:
     poses = None if args.poses is None else load_skeleton_file(args.poses, args.up)
     for (split, first_id, offset), num in zip(SPLITS, (args.num_train, args.num_val)):
         make_split(args.out, split, first_id, num, poses, args.seed * 1000 + offset, args.height,
-                   args.width, args.quality, args.workers, not args.no_progress)
+                   args.width, args.quality, args.workers, not args.no_progress,
+                   SHARED_PALETTE if args.palette == 'shared' else None)
     if args.no_crops:
         return 0
     sys.path.insert(0, osp.join(ROOT, 'tools', 'dataset_converters'))
