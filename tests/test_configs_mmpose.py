@@ -10,7 +10,11 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'mmpose', '*.py')))
+# configs/mmpose/ and the MMPose configs of other folders (they inherit from configs/mmpose/,
+# e.g. the learning study's fine-tuning arm)
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'mmpose', '*.py'))) + [
+    p for p in sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
+    if "_base_ = ['../mmpose/" in open(p).read()]
 VARIANTS = {  # dataset -> (ImageNet config, LiftedCL config)
     'coco': ('simplebaseline_res50_coco-256x192_imagenet.py',
              'simplebaseline_res50_coco-256x192_liftedcl.py'),
@@ -86,7 +90,7 @@ def test_config_loads_and_builds(path):
         assert model.head.out_channels == (16 if 'mpii' in osp.basename(path) else 17)
     # inherited from MMPose's configs by mim-style path, not copied
     text = open(path).read()
-    assert "_base_ = ['mmpose::" in text or "_base_ = ['./" in text
+    assert any(f"_base_ = ['{prefix}" in text for prefix in ('mmpose::', './', '../mmpose/'))
 
 
 @pytest.mark.parametrize('dataset', sorted(VARIANTS))

@@ -119,10 +119,15 @@ def test_quick_run_writes_every_output(tmp_path):
             assert {'d_acc_last_fifth', 'plausible_share', 'lifting_pa_mpjpe',
                     'mean_prior_pa_mpjpe'} <= set(r['health'])
             assert 0 <= r['health']['plausible_share'] <= 1
+            assert 0 <= r['health']['lifted_plausible_up_to_mirror'] <= 1
+        # the MMPose fine-tuning arm ran from every init (random init included)
+        assert {'coco/AP', 'pck0.05/PCK', 'pck0.2/PCK'} <= set(r['finetune'])
+        assert 0 <= r['finetune']['pck0.2/PCK'] <= 1
     table = res['table']
     assert set(table) == set(tool.ARMS) | {'mean_pose_baseline'}
     for arm in tool.ARMS:
         assert table[arm]['pck2d']['n'] == 2 and table[arm]['pck2d']['std'] >= 0
+        assert table[arm]['ft_pck0.2/PCK']['n'] == 2
     md = (out / 'results.md').read_text().splitlines()
     assert len(md) == 2 + len(table) and all('±' in line for line in md[2:])
     # --reuse: probes again from the saved checkpoints, curves carried over, nothing retrained

@@ -285,6 +285,18 @@ def baselines(train: dict, val: dict) -> dict:
                 pa_mpjpe3d=float(procrustes_mpjpe(mean_pose, val['joints']).mean() * 1000))
 
 
+def finetune_arm(checkpoint, work_dir: str, args, seed: int) -> dict:
+    """The MMPose fine-tuning arm (``study_finetune.py``) from one init; None: random init."""
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from study_finetune import finetune
+    options = None
+    if args.quick:  # two iterations on the tiny data: the outputs' structure, not the numbers
+        options = {'train_cfg.max_iters': 2, 'train_dataloader.batch_size': 4,
+                   'test_dataloader.batch_size': 8}
+    metrics = finetune(checkpoint, osp.join(work_dir, 'finetune'), args.data, seed, options)
+    return {k: round(v, 5) for k, v in metrics.items()}
+
+
 def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -360,6 +372,10 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
         health['mean_prior_pa_mpjpe'] = float(
             procrustes_mpjpe(mean_prior, val['joints']).mean() * 1000)
         result['lifted_examples'] = lifted[:6].tolist()
+    if args.finetune:
+        previous_ft = previous.get('finetune') if previous and args.reuse else None
+        result['finetune'] = previous_ft or finetune_arm(
+            checkpoint if trained else None, cfg.work_dir, args, seed)
     result['health'] = health
     return result
 
@@ -374,6 +390,8 @@ def summarise(results: list, base: dict) -> dict:
         metrics = [(f'{k}{sfx}', lambda r, k=k, p=p: r[p][k])
                    for p, sfx in (('probe', ''), ('probe_bn', '_bn'))
                    for k in ('pck2d', 'pa_mpjpe3d')]
+        metrics += [(f'ft_{k}', lambda r, k=k: r.get('finetune', {}).get(k))
+                    for k in ('coco/AP', 'pck0.05/PCK', 'pck0.2/PCK')]
         metrics += [(k, lambda r, k=k: r['health'].get(k)) for k in (
             'acc_inv_last_fifth', 'chance_top1', 'd_acc_last_fifth', 'plausible_share',
             'lifted_plausible_up_to_mirror', 'lifted_spread', 'lifting_pa_mpjpe',
@@ -391,6 +409,8 @@ def summarise(results: list, base: dict) -> dict:
 def write_markdown(table: dict, path: str) -> None:
     cols = [('pck2d', '2D probe PCK@0.1'), ('pa_mpjpe3d', '3D probe PA-MPJPE (mm)'),
             ('pck2d_bn', '2D probe, BN recal.'), ('pa_mpjpe3d_bn', '3D probe, BN recal. (mm)'),
+            ('ft_pck0.05/PCK', 'fine-tuned PCK@0.05'), ('ft_pck0.2/PCK', 'fine-tuned PCK@0.2'),
+            ('ft_coco/AP', 'fine-tuned AP'),
             ('acc_inv_last_fifth', 'inv top-1 % (last 1/5)'), ('chance_top1', 'chance %'),
             ('d_acc_last_fifth', 'D acc'), ('plausible_share', 'plausible'),
             ('lifted_plausible_up_to_mirror', 'plausible up to mirror'),
@@ -481,6 +501,9 @@ def parse_args(argv=None):
     parser.add_argument('--reuse', action='store_true',
                         help='skip training where <out>/runs/<arm>_seed<seed> holds the final '
                         'checkpoint and <out>/results.json its curves: recompute probes only')
+    parser.add_argument('--no-finetune', dest='finetune', action='store_false',
+                        help='skip the MMPose fine-tuning of each init (study_finetune.py, '
+                        '~2 min per run on 2 cores)')
     parser.add_argument('--quick', action='store_true', help='smoke run: tiny data, 2 iters')
     args = parser.parse_args(argv)
     if args.data is None:
