@@ -76,3 +76,27 @@ def test_sensitivity_mode_reports_held_out_accuracy(tmp_path):
         runs = json.load(f)['runs']
     assert [r['variant'] for r in runs] == ['as_configured', 'kcs_scale_50']
     assert all(0 <= r['held_out_acc'] <= 1 and len(r['checks']) == 10 for r in runs)
+
+
+def test_features_of_a_checkpoint_without_lifting_head(tmp_path):
+    # inputs from the backbone of an arm without the adversary (no lifting head in the file)
+    from mmengine.config import Config
+
+    from liftedcl_mm.registry import MODELS
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'misc'))
+    from make_synthetic_humans import main as make_humans
+    data = tmp_path / 'data'
+    assert make_humans(['--out', str(data), '--num-train', '3', '--num-val', '2', '--workers',
+                        '0', '--no-progress']) == 0
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'study', 'liftedcl_r18_synth_inv-equiv.py'))
+    model = MODELS.build(cfg.model)
+    assert model.lifting_head is None
+    torch.save(dict(state_dict=model.state_dict(), meta={}), tmp_path / 'c.pth')
+    out = tmp_path / 'out'
+    assert tool.main(['--inputs', str(tmp_path / 'c.pth'), '--data', str(data), '--out',
+                      str(out), '--iters', '4', '--seeds', '0', '--num-inputs', '6',
+                      '--variants', 'as_configured']) == 0
+    with open(out / 'adversarial_balance.json') as f:
+        run, = json.load(f)['runs']
+    assert run['lifting_pa_mpjpe'] > 0  # scored against the crops' 3D truth
+    assert '| lifting PA-MPJPE (mm) |' in (out / 'adversarial_balance.md').read_text()

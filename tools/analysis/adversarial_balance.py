@@ -119,9 +119,12 @@ def load_inputs(args, cfg) -> dict:
         raise FileNotFoundError(f'--inputs: no such checkpoint: {args.inputs}')
     sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
     from learning_signal import _to_input, load_split
-    from mmengine.runner import load_checkpoint
+    from liftedcl_mm.utils.checkpoint import load_checkpoint_safely
     model = MODELS.build(copy.deepcopy(cfg.model))
-    load_checkpoint(model, args.inputs, map_location='cpu', strict=True, logger='silent')
+    # the backbone only (arms without the adversary have no lifting head), and all of it
+    state = load_checkpoint_safely(args.inputs).get('state_dict', {})
+    model.backbone.load_state_dict(
+        {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')})
     model.eval()
 
     @torch.no_grad()
