@@ -22,6 +22,46 @@ def test_procrustes_removes_rotation_scale_and_shift_but_not_a_mirror():
     assert np.all(tool.procrustes_mpjpe(mirrored, gt) > 0.1)
 
 
+def test_procrustes_mean_is_the_pose_behind_rotated_scaled_copies():
+    rng = np.random.default_rng(4)
+    pose = rng.normal(size=(17, 3))
+    copies = []
+    for _ in range(20):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        q *= np.sign(np.linalg.det(q))  # a rotation
+        copies.append(rng.uniform(0.5, 2.0) * pose @ q.T + rng.normal(size=3))
+    copies = np.stack(copies)
+    mean = tool.procrustes_mean(copies)
+    np.testing.assert_allclose(tool.procrustes_mpjpe(mean[None], pose[None]), 0, atol=1e-8)
+    # the plain mean of the rotated copies is no such pose
+    assert tool.procrustes_mpjpe(copies.mean(0)[None], pose[None])[0] > 0.1
+    # procrustes_align moves each copy onto the reference exactly, reference broadcast
+    np.testing.assert_allclose(tool.procrustes_align(copies, pose), np.broadcast_to(
+        pose, copies.shape), atol=1e-8)
+
+
+def test_3d_probe_reads_pose_not_viewpoint():
+    # Features that encode the articulation (a linear code of it) but not the yaw under which
+    # each person is seen: the probe must fit near-perfectly and beat the constant pose.
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    rng = np.random.default_rng(5)
+    poses = sample_skeletons(600, seed=1)
+    poses = poses - poses[:, :1]
+    yaw = rng.uniform(0, 2 * np.pi, len(poses))
+    c, s_ = np.cos(yaw), np.sin(yaw)
+    rot = np.stack([np.stack([c, -s_, 0 * c], -1), np.stack([s_, c, 0 * c], -1),
+                    np.stack([0 * c, 0 * c, 1 + 0 * c], -1)], 1)
+    seen = np.einsum('nij,nkj->nki', rot, poses)  # camera frame: every side of the body
+    # the articulation in one body-aligned frame (the sampler's poses carry a random yaw too)
+    body = tool.procrustes_align(seen, tool.procrustes_mean(seen))
+    feats = body.reshape(len(poses), -1) @ rng.normal(size=(51, 80))
+    data = [dict(joints=seen[i], kpts=rng.uniform(size=(len(i), 17, 2)),
+                 vis=np.ones((len(i), 17), bool)) for i in (np.arange(500), np.arange(500, 600))]
+    result = tool.probe(data[0], data[1], feats[:500], feats[500:])
+    baseline = tool.baselines(data[0], data[1])['pa_mpjpe3d']
+    assert result['pa_mpjpe3d'] < 0.05 * baseline
+
+
 def test_ridge_recovers_a_linear_map():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 20))

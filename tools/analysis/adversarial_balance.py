@@ -65,7 +65,8 @@ _SUBTREE = _subtree_masks()
 # loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
 # the given lr, betas (0.5, 0.999), the usual GAN choice), r1 (weight gamma of the R1 penalty
 # gamma / 2 * |grad_x D(real)|^2 on the discriminator, Mescheder et al. 2018), discriminator
-# (overrides of the discriminator's config), g_clip (max norm of the generator's gradient).
+# (overrides of the discriminator's config), g_clip (max norm of the generator's gradient),
+# joint_clip (max norm of each lifted skeleton's gradient, before it enters the generator).
 VARIANTS = {
     'as_configured': {},
     'd_lr_x0.1': dict(d_lr=0.1),
@@ -212,6 +213,12 @@ def sensitivity(cfg, variant: dict, seed: int, iters: int, batch: int) -> dict:
                 checks=checks)
 
 
+def _clip_rows(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Each sample's gradient ``(N, ...)`` scaled down to norm ``max_norm`` at most."""
+    norm = grad.flatten(1).norm(dim=1).clamp(min=1e-12)
+    return grad * (max_norm / norm).clamp(max=1.0).view(-1, *[1] * (grad.dim() - 1))
+
+
 def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> dict:
     """Train generator and discriminator alternately; return the health measures."""
     torch.manual_seed(seed)
@@ -232,6 +239,8 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
     for step in range(iters):
         x = inputs['train'][torch.randint(len(inputs['train']), (batch, ), generator=order)]
         joints = gen(x)
+        if variant.get('joint_clip'):
+            joints.register_hook(lambda g: _clip_rows(g, variant['joint_clip']))
         loss_g = loss_adv(disc(joints), True)
         opt_g.zero_grad()
         loss_g.backward()
@@ -272,8 +281,11 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
     out.update(plausibility_breakdown(lifted, prior))
     out['plausible_share'] = out.pop('plausible')
     if inputs['truth'] is not None:
-        from learning_signal import procrustes_mpjpe
+        from learning_signal import procrustes_mean, procrustes_mpjpe
         out['lifting_pa_mpjpe'] = float(procrustes_mpjpe(lifted, inputs['truth']).mean() * 1000)
+        # one constant pose, the prior's Procrustes mean: what lifting must beat
+        out['prior_mean_pa_mpjpe'] = float(procrustes_mpjpe(
+            np.broadcast_to(procrustes_mean(prior), lifted.shape), inputs['truth']).mean() * 1000)
     return out
 
 
@@ -293,7 +305,8 @@ COLUMNS = dict(
     gan=[('d_acc_last_fifth', 'D acc (last 1/5)'), ('plausible_share', 'plausible'),
          ('plausible_up_to_mirror', 'up to mirror'), ('bones_in_band', 'bones in band'),
          ('knees_ok', 'knees ok'), ('spread', 'spread'), ('loss_g_last_fifth', 'loss_g'),
-         ('loss_d_last_fifth', 'loss_d'), ('lifting_pa_mpjpe', 'lifting PA-MPJPE (mm)')],
+         ('loss_d_last_fifth', 'loss_d'), ('lifting_pa_mpjpe', 'lifting PA-MPJPE (mm)'),
+         ('prior_mean_pa_mpjpe', "prior's Procrustes mean PA-MPJPE (mm)")],
     sensitivity=[('held_out_acc', 'held-out accuracy, prior vs one bone x0.6/x1.4')])
 
 
