@@ -84,6 +84,9 @@ VARIANTS = {
     'standardize_r1_1': dict(discriminator=dict(standardize=True), r1=1.0),
     'standardize_d_lr_x0.1': dict(discriminator=dict(standardize=True), d_lr=0.1),
     'standardize_g_clip_0.1': dict(discriminator=dict(standardize=True), g_clip=0.1),
+    'standardize_joint_clip_1': dict(discriminator=dict(standardize=True), joint_clip=1.0),
+    'standardize_joint_clip_1_adam_1e-4': dict(discriminator=dict(standardize=True),
+                                               joint_clip=1.0, adam=1e-4),
 }
 
 
