@@ -100,3 +100,10 @@ def test_features_of_a_checkpoint_without_lifting_head(tmp_path):
         run, = json.load(f)['runs']
     assert run['lifting_pa_mpjpe'] > 0  # scored against the crops' 3D truth
     assert '| lifting PA-MPJPE (mm) |' in (out / 'adversarial_balance.md').read_text()
+
+
+def test_clip_rows_bounds_each_sample_and_keeps_small_ones():
+    grad = torch.tensor([[3.0, 4.0], [0.3, 0.4]]).view(2, 1, 2)  # norms 5 and 0.5
+    out = tool._clip_rows(grad, 1.0)
+    torch.testing.assert_close(out[0].flatten(), torch.tensor([0.6, 0.8]))
+    torch.testing.assert_close(out[1], grad[1])
