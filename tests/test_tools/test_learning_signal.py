@@ -155,7 +155,7 @@ def test_quick_run_writes_every_output(tmp_path):
             assert all('acc_inv' in row and 'loss' in row for row in r['curves'])
             assert r['health']['inv_loss_over_chance'] > 0
             assert isinstance(r['health']['learns'], bool)
-        if r['arm'].startswith(('d_', 'e_')):
+        if r['arm'].startswith(('d_', 'e_', 'f_')):
             assert {'d_acc_last_fifth', 'plausible_share', 'lifting_pa_mpjpe',
                     'mean_prior_pa_mpjpe'} <= set(r['health'])
             assert 0 <= r['health']['plausible_share'] <= 1

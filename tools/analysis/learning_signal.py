@@ -8,7 +8,8 @@ Example::
 Arms (``ARMS``), each an ordinary config under ``configs/study/`` sharing backbone, data and
 budget: (a) random init (the backbone of (d), untrained), (b) invariant branch only and, beside
 it, MMPretrain's own ``MoCo``, (c) invariant + equivariant, (d) full LiftedCL, (e) LiftedCL with
-the alignment sampling true cell centres. Each arm is trained once per seed with MMEngine's
+the alignment sampling true cell centres, (f) LiftedCL whose discriminator standardises its inputs
+by the prior's statistics. Each arm is trained once per seed with MMEngine's
 ``Runner`` (the configs' own code path), then
 
 - health: invariant top-1 (%) against chance ``100 / (K + 1)``, the loss against ``ln(K + 1)``,
@@ -51,6 +52,7 @@ ARMS = {
     'c_inv_equiv': ('liftedcl_r18_synth_inv-equiv.py', True),
     'd_liftedcl': ('liftedcl_r18_synth.py', True),
     'e_liftedcl_stride_centres': ('liftedcl_r18_synth_stride-centres.py', True),
+    'f_liftedcl_std_disc': ('liftedcl_r18_synth_std-disc.py', True),
 }
 PROBE_SIZE = (128, 96)  # crop (H, W) fed to the frozen backbone
 PROBE_GRID = (4, 3)
