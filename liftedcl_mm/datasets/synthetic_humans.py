@@ -7,7 +7,6 @@ procedural background. COCO keypoints follow from the H36M joints plus five face
 import json
 import os
 import os.path as osp
-
 from typing import Optional, Sequence
 
 import cv2

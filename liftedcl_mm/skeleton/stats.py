@@ -276,6 +276,14 @@ def plausible(joints: np.ndarray,
     Returns:
         np.ndarray: ``(N,)`` bool.
     """
+    parts = _plausibility_parts(joints, prior, tolerance, bend_threshold)
+    return parts['finite'] & parts['bones_in_band'] & parts['knees_ok']
+
+
+def _plausibility_parts(joints: np.ndarray, prior: np.ndarray, tolerance: float,
+                        bend_threshold: float) -> Dict[str, np.ndarray]:
+    """The per-skeleton tests behind :func:`plausible` (``(N,)`` bool each), ``clean`` joints
+    (non-finite skeletons zeroed) and their ``measures``."""
     joints = np.asarray(joints, dtype=np.float64)
     prior = np.asarray(prior, dtype=np.float64)
     band = prior if prior.shape == (2, len(H36M_BONES)) else bone_ratio_band(prior, tolerance)
@@ -286,7 +294,8 @@ def plausible(joints: np.ndarray,
         in_band = ((ratios >= band[0]) & (ratios <= band[1])).all(axis=1)
         m = skeleton_measures(joints)
         wrong_knee = (m['knee_axis_right'] & (m['knee_flexion'] > bend_threshold)).any(axis=1)
-    return finite & in_band & ~wrong_knee
+    return dict(finite=finite, bones_in_band=in_band, knees_ok=~wrong_knee, clean=joints,
+                measures=m)
 
 
 def plausibility_breakdown(joints: np.ndarray, prior: np.ndarray, tolerance: float = 0.1,
@@ -311,26 +320,23 @@ def plausibility_breakdown(joints: np.ndarray, prior: np.ndarray, tolerance: flo
         deviation over that of ``prior`` (after both are normalised like the prior), which is
         ~0 when a generator collapsed to one pose.
     """
-    joints = np.asarray(joints, dtype=np.float64)
     prior = np.asarray(prior, dtype=np.float64)
     band = bone_ratio_band(prior, tolerance)
-    passed = plausible(joints, band, bend_threshold=bend_threshold)
-    mirrored = plausible(joints * [-1.0, 1.0, 1.0], band, bend_threshold=bend_threshold)
-    finite = np.isfinite(joints).all(axis=(1, 2))
-    clean = np.where(finite[:, None, None], joints, 0.0)
-    ratios = bone_length_ratios(clean)
-    with np.errstate(invalid='ignore'):
-        in_band = finite & ((ratios >= band[0]) & (ratios <= band[1])).all(axis=1)
-        m = skeleton_measures(clean)
-        knees_ok = finite & ~(m['knee_axis_right'] & (m['knee_flexion'] > bend_threshold)).any(1)
+    parts = _plausibility_parts(joints, band, tolerance, bend_threshold)
+    mirrored = _plausibility_parts(parts['clean'] * [-1.0, 1.0, 1.0], band, tolerance,
+                                   bend_threshold)
+    finite, clean = parts['finite'], parts['clean']
+    passed, passed_mirrored = (finite & p['bones_in_band'] & p['knees_ok']
+                               for p in (parts, mirrored))
 
     def spread(x):
         x = x - x[:, :1]
         x = x / np.linalg.norm(x.reshape(len(x), -1), axis=1).clip(min=1e-12)[:, None, None]
         return x.std(axis=0).mean()
 
-    return dict(plausible=float(passed.mean()), bones_in_band=float(in_band.mean()),
-                knees_ok=float(knees_ok.mean()),
-                handedness=float((finite & m['handedness']).mean()),
-                plausible_up_to_mirror=float((passed | mirrored).mean()),
+    return dict(plausible=float(passed.mean()),
+                bones_in_band=float((finite & parts['bones_in_band']).mean()),
+                knees_ok=float((finite & parts['knees_ok']).mean()),
+                handedness=float((finite & parts['measures']['handedness']).mean()),
+                plausible_up_to_mirror=float((passed | passed_mirrored).mean()),
                 spread=float(spread(clean[finite]) / spread(prior)) if finite.any() else 0.0)

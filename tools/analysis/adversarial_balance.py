@@ -151,6 +151,15 @@ def _optimizer(params, opt_cfg: dict, lr_factor: float, adam: float):
     return torch.optim.SGD(params, **opt_cfg)
 
 
+def _step(optimizer, loss: torch.Tensor, params, clip=None) -> None:
+    """zero_grad, backward, optional gradient-norm clip, step."""
+    optimizer.zero_grad()
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
+
+
 def _discriminator(cfg, variant: dict, prior: torch.Tensor):
     """The config's discriminator (with the variant's overrides), its optimiser and clip norm."""
     disc = MODELS.build(dict(copy.deepcopy(cfg.model.discriminator),
@@ -203,11 +212,7 @@ def sensitivity(cfg, variant: dict, seed: int, iters: int, batch: int) -> dict:
         fake = stretch_one_bone(train[torch.randint(len(train), (batch, ), generator=gen)], gen)
         scores = disc(torch.cat([real, fake]))
         loss = loss_disc(scores[:batch], True) + loss_disc(scores[batch:], False)
-        opt_d.zero_grad()
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)
-        opt_d.step()
+        _step(opt_d, loss, disc.parameters(), clip)
         if (step + 1) % max(1, iters // 10) == 0:
             with torch.no_grad():
                 acc = torch.cat([disc(test) > 0.5, disc(test_fake) < 0.5]).float().mean()
@@ -245,11 +250,7 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
         if variant.get('joint_clip'):
             joints.register_hook(lambda g: _clip_rows(g, variant['joint_clip']))
         loss_g = loss_adv(disc(joints), True)
-        opt_g.zero_grad()
-        loss_g.backward()
-        if variant.get('g_clip'):
-            torch.nn.utils.clip_grad_norm_(gen.parameters(), variant['g_clip'])
-        opt_g.step()
+        _step(opt_g, loss_g, gen.parameters(), variant.get('g_clip'))
         if sched_g is not None:
             sched_g.step()
         real = bank.draw(batch, step).requires_grad_(bool(variant.get('r1')))
@@ -260,11 +261,7 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
             grad, = torch.autograd.grad(scores[:batch].sum(), real, create_graph=True)
             loss_d = loss_d + variant['r1'] / 2 * grad.pow(2).flatten(1).sum(1).mean()
         if step % d_every == 0:
-            opt_d.zero_grad()
-            loss_d.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)
-            opt_d.step()
+            _step(opt_d, loss_d, disc.parameters(), clip)
         rows.append(dict(loss_g=loss_g.item(), loss_d=loss_d.item(), d_acc=d_acc.item()))
         if (step + 1) % max(1, iters // 10) == 0:
             with torch.no_grad():

@@ -43,6 +43,7 @@ from mmengine.hooks import Hook
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # study_finetune.py beside this file
 
 # name -> (config under configs/study/, whether it is trained)
 ARMS = {
@@ -309,7 +310,6 @@ def baselines(train: dict, val: dict) -> dict:
 
 def finetune_arm(checkpoint, work_dir: str, args, seed: int) -> dict:
     """The MMPose fine-tuning arm (``study_finetune.py``) from one init; None: random init."""
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     from study_finetune import finetune
     options = None
     if args.quick:  # two iterations on the tiny data: the outputs' structure, not the numbers

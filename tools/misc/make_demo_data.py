@@ -102,6 +102,7 @@ def make_split(out_root: str, split: str, num_images: int, first_id: int, seed: 
     write_coco_keypoints(out_root, split, f'LiftedCL synthetic demo ({split}), seed {seed}',
                          images, annotations)
 
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Generate the synthetic demo COCO dataset.')
     parser.add_argument('--out', default='data/demo', help='output root')
