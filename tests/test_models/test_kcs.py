@@ -164,3 +164,32 @@ def test_standardized_inputs_use_the_prior_statistics():
         plain.set_input_statistics(prior)
     with pytest.raises(ValueError, match='shape'):
         disc.set_input_statistics(prior[:1])
+
+
+def test_minibatch_std_appends_each_groups_feature_spread():
+    torch.manual_seed(0)
+    disc = KCSDiscriminator(hid_channels=6, fuse_channels=4, minibatch_std_group=4)
+    assert disc.fuse[0].in_features == 2 * 6 + 1
+    x = torch.randn(9, 17, 3)
+    rows, cols = torch.triu_indices(16, 16)
+    feat = torch.cat([disc.pose_branch(x.flatten(1)),
+                      disc.kcs_branch(kcs(x)[:, rows, cols])], dim=1)
+    # by hand: groups {0..3}, {4..7}, and the lone last sample joins the second: {4..8}
+    spread = torch.empty(9, 1)
+    for members in (range(0, 4), range(4, 9)):
+        group = feat[list(members)]
+        std = ((group - group.mean(0)).square().mean(0) + 1e-8).sqrt().mean()
+        for i in members:
+            spread[i] = std
+    expected = disc.fuse(torch.cat([feat, spread], dim=1))
+    torch.testing.assert_close(disc(x), expected, rtol=1e-5, atol=1e-6)
+    # a group of identical skeletons has no spread: D sees a collapsed generator
+    same = disc(x[:1].expand(4, 17, 3))
+    group_feat = torch.cat([disc.pose_branch(x[:1].flatten(1)),
+                            disc.kcs_branch(kcs(x[:1])[:, rows, cols]), torch.full((1, 1), 1e-4)],
+                           dim=1)
+    torch.testing.assert_close(same, disc.fuse(group_feat).expand(4, 1))
+    # per group: scoring a batch of two groups = scoring each group alone
+    torch.testing.assert_close(disc(x[:8]), torch.cat([disc(x[:4]), disc(x[4:8])]))
+    with pytest.raises(ValueError, match='minibatch_std_group'):
+        KCSDiscriminator(minibatch_std_group=-1)

@@ -629,3 +629,12 @@ def test_standardizing_discriminator_gets_the_prior_statistics_at_build():
     torch.testing.assert_close(model.discriminator.pose_mean, prior.flatten(1).mean(0))
     torch.testing.assert_close(model.discriminator.pose_std, prior.flatten(1).std(0))
     assert torch.isfinite(model.discriminator(prior[:4])).all()
+
+
+def test_minibatch_std_groups_must_not_mix_real_and_fake():
+    model = build(discriminator=dict(minibatch_std_group=N))
+    log = model.train_step(make_batch(0), make_optim(model))
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in log.values())
+    odd = build(discriminator=dict(minibatch_std_group=N + 1))
+    with pytest.raises(ValueError, match='must divide the batch size'):
+        odd.train_step(make_batch(0), make_optim(odd))

@@ -143,7 +143,10 @@ def test_quick_run_writes_every_output(tmp_path):
     with open(out / 'results.json') as f:
         res = json.load(f)
     runs = res['runs']
-    assert {(r['arm'], r['seed']) for r in runs} == {(a, s) for a in tool.ARMS for s in (0, 1)}
+    # (f) is a diagnostic arm, run only when named
+    assert 'f_liftedcl_std_disc' in tool.ARMS and 'f_liftedcl_std_disc' not in tool.DEFAULT_ARMS
+    assert {(r['arm'], r['seed']) for r in runs} == {(a, s) for a in tool.DEFAULT_ARMS
+                                                     for s in (0, 1)}
     for r in runs:
         trained = tool.ARMS[r['arm']][1]
         for key in ('probe', 'probe_bn'):
@@ -164,8 +167,8 @@ def test_quick_run_writes_every_output(tmp_path):
         assert {'coco/AP', 'pck0.05/PCK', 'pck0.2/PCK'} <= set(r['finetune'])
         assert 0 <= r['finetune']['pck0.2/PCK'] <= 1
     table = res['table']
-    assert set(table) == set(tool.ARMS) | {'mean_pose_baseline'}
-    for arm in tool.ARMS:
+    assert set(table) == set(tool.DEFAULT_ARMS) | {'mean_pose_baseline'}
+    for arm in tool.DEFAULT_ARMS:
         assert table[arm]['pck2d']['n'] == 2 and table[arm]['pck2d']['std'] >= 0
         assert table[arm]['ft_pck0.2/PCK']['n'] == 2
     md = (out / 'results.md').read_text().splitlines()
@@ -180,3 +183,14 @@ def test_quick_run_writes_every_output(tmp_path):
     assert len(again) == 1 and again[0]['curves'] == old['curves']
     assert again[0]['train_s'] >= old['train_s']
     assert {p: p.stat().st_mtime_ns for p in (out / 'runs').rglob('iter_*.pth')} == stamps
+
+
+def test_default_data_has_the_shared_palette(tmp_path, monkeypatch):
+    assert tool.parse_args([]).data == 'data/synthetic_humans_shared'
+    assert tool.parse_args(['--palette', 'random']).data == 'data/synthetic_humans'
+    seen = []
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'misc'))
+    import make_synthetic_humans
+    monkeypatch.setattr(make_synthetic_humans, 'main', lambda argv: seen.append(argv) or 0)
+    tool.ensure_data(str(tmp_path / 'data'), quick=True)
+    assert seen and seen[0][seen[0].index('--palette') + 1] == 'shared'

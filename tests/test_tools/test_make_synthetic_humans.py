@@ -147,3 +147,25 @@ def test_shared_palette_draws_everybody_in_the_same_colours():
     img, people, _ = render_people(np.random.default_rng(0), skels, 240, 320)
     colours = [set(map(tuple, img[p['mask'] > 0][:50])) for p in people]
     assert not set(map(tuple, SHARED_PALETTE)) >= set().union(*colours)
+
+
+def test_silhouette_area_is_the_hull_of_the_drawn_pixels(generated):
+    from liftedcl_mm.datasets.synthetic_humans import silhouette_area
+    square = np.zeros((8, 8), np.uint8)
+    square[1:6, 2:7] = 1
+    assert silhouette_area(square) == 25
+    line = np.zeros((4, 12), np.uint8)
+    line[2, 1:11] = 1
+    assert silhouette_area(line) == 10  # a 1 px line keeps its pixel area
+    ell = np.zeros((12, 12), np.uint8)
+    ell[0, :10] = ell[:10, 0] = 1  # hull (0,0) (10,0) (10,1) (1,10) (0,10): 100 - 9 * 9 / 2
+    assert silhouette_area(ell) == 59.5
+    assert silhouette_area(np.zeros((3, 3), np.uint8)) == 0
+    ann_file = osp.join(generated, 'coco', 'annotations', 'person_keypoints_train2017.json')
+    with open(ann_file) as f:
+        anns = json.load(f)['annotations']
+    for ann in anns:
+        # positive, at most the box
+        assert 0 < ann['area'] <= ann['bbox'][2] * ann['bbox'][3]
+    # a solid silhouette fills about half its box (the thin limbs alone ~0.3)
+    assert np.mean([a['area'] / (a['bbox'][2] * a['bbox'][3]) for a in anns]) > 0.5

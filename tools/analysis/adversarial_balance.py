@@ -65,8 +65,9 @@ _SUBTREE = _subtree_masks()
 # loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
 # the given lr, betas (0.5, 0.999), the usual GAN choice), r1 (weight gamma of the R1 penalty
 # gamma / 2 * |grad_x D(real)|^2 on the discriminator, Mescheder et al. 2018), discriminator
-# (overrides of the discriminator's config), g_clip (max norm of the generator's gradient),
-# joint_clip (max norm of each lifted skeleton's gradient, before it enters the generator).
+# (overrides of the discriminator's config), lifting_head (overrides of the generator's),
+# g_clip (max norm of the generator's gradient), joint_clip (max norm of each lifted
+# skeleton's gradient, before it enters the generator).
 VARIANTS = {
     'as_configured': {},
     'd_lr_x0.1': dict(d_lr=0.1),
@@ -87,6 +88,26 @@ VARIANTS = {
     'standardize_joint_clip_1': dict(discriminator=dict(standardize=True), joint_clip=1.0),
     'standardize_joint_clip_1_adam_1e-4': dict(discriminator=dict(standardize=True),
                                                joint_clip=1.0, adam=1e-4),
+    'lifting_bn': dict(lifting_head=dict(norm_cfg=dict(type='BN1d'))),
+    'lifting_bn_mbstd_4': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
+                               discriminator=dict(minibatch_std_group=4)),
+    'lifting_bn_standardize_mbstd_4': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')),
+        discriminator=dict(standardize=True, minibatch_std_group=4)),
+    'lifting_bn_r1_1': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')), r1=1.0),
+    'lifting_bn_kcs_scale_50': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
+                                    discriminator=dict(kcs_scale=50.0)),
+    'lifting_bn_standardize_g_clip_0.1': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
+                                              discriminator=dict(standardize=True), g_clip=0.1),
+    'lifting_bn_standardize_r1_1': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
+                                        discriminator=dict(standardize=True), r1=1.0),
+    'lifting_bn_standardize_d_lr_x0.1': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
+                                             discriminator=dict(standardize=True), d_lr=0.1),
+    'mbstd_4': dict(discriminator=dict(minibatch_std_group=4)),
+    'mbstd_4_r1_1': dict(discriminator=dict(minibatch_std_group=4), r1=1.0),
+    'standardize_mbstd_4': dict(discriminator=dict(standardize=True, minibatch_std_group=4)),
+    'standardize_mbstd_4_g_clip_0.1': dict(
+        discriminator=dict(standardize=True, minibatch_std_group=4), g_clip=0.1),
 }
 
 
@@ -231,7 +252,7 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
     """Train generator and discriminator alternately; return the health measures."""
     torch.manual_seed(seed)
     m = cfg.model
-    gen = MODELS.build(copy.deepcopy(m.lifting_head))
+    gen = MODELS.build(dict(copy.deepcopy(m.lifting_head), **variant.get('lifting_head', {})))
     bank = PriorBank.build(copy.deepcopy(m.prior), gen.num_joints)
     disc, opt_d, clip = _discriminator(cfg, variant, bank.skeletons)
     adv_cfg = dict(m.loss_adv, loss_weight=m.loss_adv.loss_weight * variant.get('adv', 1.0))

@@ -9,7 +9,8 @@ Arms (``ARMS``), each an ordinary config under ``configs/study/`` sharing backbo
 budget: (a) random init (the backbone of (d), untrained), (b) invariant branch only and, beside
 it, MMPretrain's own ``MoCo``, (c) invariant + equivariant, (d) full LiftedCL, (e) LiftedCL with
 the alignment sampling true cell centres, (f) LiftedCL whose discriminator standardises its inputs
-by the prior's statistics. Each arm is trained once per seed with MMEngine's
+by the prior's statistics (a diagnostic arm, not in the default ``--arms``: ask for it by
+name). Each arm is trained once per seed with MMEngine's
 ``Runner`` (the configs' own code path), then
 
 - health: invariant top-1 (%) against chance ``100 / (K + 1)``, the loss against ``ln(K + 1)``,
@@ -23,8 +24,10 @@ by the prior's statistics. Each arm is trained once per seed with MMEngine's
 
 Writes ``<out>/results.json`` (every run, curves included), ``<out>/results.md`` (mean +- std
 over seeds) and ``<out>/probes.png``, ``<out>/curves.png``, ``<out>/lifted_skeletons.png``. The
-data come from ``tools/misc/make_synthetic_humans.py`` (generated into ``--data`` when missing).
-MMPose fine-tuning from each init is not part of this tool yet.
+data come from ``tools/misc/make_synthetic_humans.py`` (generated into ``--data`` when missing),
+by default with ``--palette shared``: with a colour per person the crops can be told apart by
+colour alone, and the contrastive arms learnt little else (README, *Does it learn?*). Each init
+is also fine-tuned in MMPose (``study_finetune.py``; ``--no-finetune`` skips it).
 """
 import argparse
 import json
@@ -55,6 +58,7 @@ ARMS = {
     'e_liftedcl_stride_centres': ('liftedcl_r18_synth_stride-centres.py', True),
     'f_liftedcl_std_disc': ('liftedcl_r18_synth_std-disc.py', True),
 }
+DEFAULT_ARMS = [arm for arm in ARMS if arm != 'f_liftedcl_std_disc']
 PROBE_SIZE = (128, 96)  # crop (H, W) fed to the frozen backbone
 PROBE_GRID = (4, 3)
 LAMBDAS = tuple(10.0**e for e in np.arange(-3, 3.01, 0.5))  # 0.001 ... 1000
@@ -106,12 +110,12 @@ def logged_curves(work_dir: str, max_iters: int) -> list:
     return []
 
 
-def ensure_data(data: str, quick: bool) -> None:
+def ensure_data(data: str, quick: bool, palette: str = 'shared') -> None:
     if osp.isfile(osp.join(data, 'coco_human', 'annotations', 'val2017.json')):
         return
     sys.path.insert(0, osp.join(ROOT, 'tools', 'misc'))
     from make_synthetic_humans import main as make_humans
-    argv = ['--out', data, '--no-progress'] + (['--num-train', '48', '--num-val', '16',
+    argv = ['--out', data, '--no-progress', '--palette', palette] + (['--num-train', '48', '--num-val', '16',
                                                '--workers', '0'] if quick else [])
     if make_humans(argv):
         raise RuntimeError('make_synthetic_humans.py failed')
@@ -508,9 +512,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Learning-signal study on synthetic humans.')
     parser.add_argument('--out', default='work_dirs/learning_signal')
     parser.add_argument('--data', default=None,
-                        help='make_synthetic_humans.py output (default: data/synthetic_humans, '
-                        'with --quick <out>/data); generated when missing')
-    parser.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
+                        help='make_synthetic_humans.py output (default: '
+                        'data/synthetic_humans_shared, or data/synthetic_humans with --palette '
+                        'random, with --quick <out>/data); generated when missing')
+    parser.add_argument('--palette', choices=('shared', 'random'), default='shared',
+                        help='colours of the people when --data is generated (see '
+                        'make_synthetic_humans.py --palette)')
+    parser.add_argument('--arms', nargs='+', default=DEFAULT_ARMS, choices=list(ARMS))
     parser.add_argument('--seeds', type=int, nargs='+', default=None,
                         help='default 0 1 (--quick: 0 1 as well, on tiny data)')
     parser.add_argument('--iters', type=int, default=0,
@@ -529,7 +537,9 @@ def parse_args(argv=None):
     parser.add_argument('--quick', action='store_true', help='smoke run: tiny data, 2 iters')
     args = parser.parse_args(argv)
     if args.data is None:
-        args.data = osp.join(args.out, 'data') if args.quick else 'data/synthetic_humans'
+        args.data = (osp.join(args.out, 'data') if args.quick else
+                     {'shared': 'data/synthetic_humans_shared',
+                      'random': 'data/synthetic_humans'}[args.palette])
     if args.seeds is None:
         args.seeds = [0, 1]
     if args.quick and not args.iters:
@@ -543,7 +553,7 @@ def main(argv=None) -> int:
     # One thread by default: on a shared 2-core machine two OpenMP threads per process ran a
     # ResNet-18 step 17x slower than one (spin-waiting against the other process).
     torch.set_num_threads(args.threads)
-    ensure_data(args.data, args.quick)
+    ensure_data(args.data, args.quick, args.palette)
     train = load_split(args.data, 'train2017', args.probe_train)
     val = load_split(args.data, 'val2017')
     base = baselines(train, val)

@@ -20,6 +20,8 @@ Each image entry also holds its ``camera`` (``focal`` in pixels, ``principal`` p
 annotation holds ``keypoints_3d`` (17 x [x, y, z], root-relative camera-frame H36M joints in
 metres, OpenCV axes: x right, y down, z forward) and ``root_cam`` (the root in the camera frame),
 so ``focal * (p + root_cam)[:2] / (p + root_cam)[2] + principal`` gives the COCO body keypoints.
+``area`` is the area of the figure's convex hull (``silhouette_area``: the thin-limb pixel count
+made OKS, hence AP, ~3x too strict).
 Keypoints are in the drawing's pixel coordinates (as the demo). The output depends only on
 ``--seed`` (not on ``--workers``).
 """
@@ -38,7 +40,7 @@ sys.path.insert(0, ROOT)
 from liftedcl_mm.datasets.skeleton_prior import (  # noqa: E402
     load_skeleton_file, sample_skeletons)
 from liftedcl_mm.datasets.synthetic_humans import (  # noqa: E402
-    SHARED_PALETTE, render_people, write_coco_keypoints)
+    SHARED_PALETTE, render_people, silhouette_area, write_coco_keypoints)
 
 SPLITS = (('train2017', 1, 0), ('val2017', 1000001, 1))  # name, first image id, seed offset
 
@@ -68,7 +70,7 @@ def render_image(task: tuple):
                             enumerate(kpts.ravel())],
                  num_keypoints=int((coco[:, 2] > 0).sum()),
                  bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                 area=float(len(xs)), segmentation=[],
+                 area=silhouette_area(person['mask']), segmentation=[],
                  keypoints_3d=np.round(joints - joints[0], 5).tolist(),
                  root_cam=_round(joints[0], 5)))
     entry = dict(id=image_id, file_name=file_name, width=w, height=h,

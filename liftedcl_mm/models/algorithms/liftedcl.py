@@ -222,6 +222,11 @@ class LiftedCL(BaseSelfSupervisor):
                 if self.channels_last else images)
 
     def _discriminator_losses(self, joints: torch.Tensor, step: int) -> Dict[str, torch.Tensor]:
+        group = getattr(_unwrap(self.discriminator), 'minibatch_std_group', 0)
+        if group and joints.shape[0] % group:
+            raise ValueError(f'discriminator.minibatch_std_group ({group}) must divide the '
+                             f'batch size ({joints.shape[0]}): real and fake skeletons must '
+                             'not share a group')
         real = self.prior_bank.draw(joints.shape[0], step, joints.device).to(joints.dtype)
         # Real and fake in one pass (D has no batch-coupled layers): one DDP forward per backward
         scores = self.discriminator(torch.cat([real, joints.detach()], dim=0))

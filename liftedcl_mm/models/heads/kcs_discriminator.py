@@ -65,6 +65,7 @@ class KCSDiscriminator(BaseModule):
                  kcs_upper: bool = True,
                  kcs_scale: float = 1.0,
                  standardize: bool = False,
+                 minibatch_std_group: int = 0,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
         if (int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0
@@ -95,6 +96,9 @@ class KCSDiscriminator(BaseModule):
                 self.register_buffer(f'{name}_std', torch.ones(dim))
             self.input_stats_ready = False
             self.register_load_state_dict_post_hook(_mark_stats_loaded)
+        if int(minibatch_std_group) < 0:
+            raise ValueError(f'minibatch_std_group must be >= 0, got {minibatch_std_group}')
+        self.minibatch_std_group = int(minibatch_std_group)
         act_cfg = dict(type='LeakyReLU', negative_slope=negative_slope)
 
         def branch(in_dim):
@@ -105,7 +109,8 @@ class KCSDiscriminator(BaseModule):
         self.pose_branch = branch(3 * self.num_joints)
         self.kcs_branch = branch(kcs_dim)
         self.fuse = nn.Sequential(
-            nn.Linear(2 * hid_channels, fuse_channels), build_activation_layer(act_cfg),
+            nn.Linear(2 * hid_channels + bool(self.minibatch_std_group), fuse_channels),
+            build_activation_layer(act_cfg),
             nn.Linear(fuse_channels, 1))
 
     def forward(self, joints: torch.Tensor) -> torch.Tensor:
@@ -129,7 +134,25 @@ class KCSDiscriminator(BaseModule):
             pose = (pose - self.pose_mean) / self.pose_std
             psi = (psi - self.kcs_mean) / self.kcs_std
         feat = torch.cat([self.pose_branch(pose), self.kcs_branch(psi)], dim=1)
+        if self.minibatch_std_group:
+            feat = torch.cat([feat, self._group_spread(feat)], dim=1)
         return self.fuse(feat)
+
+    def _group_spread(self, feat: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+        """(N, 1): per sample, the mean over features of the std over its group."""
+        num = feat.shape[0]
+        group = torch.arange(num, device=feat.device) // self.minibatch_std_group
+        if num > 1 and num % self.minibatch_std_group == 1:
+            group[-1] = group[-2]  # a lone last sample has no spread: it joins the group before
+        num_groups = int(group[-1]) + 1
+
+        def group_mean(values):
+            sums = values.new_zeros(num_groups, values.shape[1]).index_add_(0, group, values)
+            return sums / torch.bincount(group, minlength=num_groups)[:, None].to(values)
+
+        centred = feat - group_mean(feat)[group]
+        spread = (group_mean(centred.square()) + eps).sqrt().mean(dim=1, keepdim=True)
+        return spread[group]
 
     def _inputs(self, joints: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Flattened joints (N, 3J) and the (scaled, maybe upper-triangle) KCS (N, K)."""
