@@ -100,7 +100,7 @@ def test_pairs_without_enough_overlap_are_invalid(align):
     assert valid.tolist() == [False, False, True, True]
 
 
-def _random_pairs(num, seed):
+def _random_pairs(num, seed, key_size=(7, 9)):
     gen = torch.Generator().manual_seed(seed)
 
     def boxes():
@@ -108,14 +108,17 @@ def _random_pairs(num, seed):
         size = torch.rand(num, 2, generator=gen) * 120 + 5
         return torch.cat([corner, corner + size], dim=1)
 
-    return (torch.randn(num, 16, 8, 8, generator=gen), torch.randn(num, 16, 7, 9, generator=gen),
+    return (torch.randn(num, 16, 8, 8, generator=gen),
+            torch.randn(num, 16, *key_size, generator=gen),
             boxes(), boxes(), torch.rand(num, generator=gen) > 0.5,
             torch.rand(num, generator=gen) > 0.5)
 
 
+# maps of one size are resampled in one call, of two sizes in two
+@pytest.mark.parametrize('key_size', [(7, 9), (8, 8)])
 @pytest.mark.parametrize('seed', [0, 1, 2])
-def test_batched_equals_per_sample_reference(seed):
-    feat_q, feat_k, boxes_q, boxes_k, flips_q, flips_k = _random_pairs(8, seed)
+def test_batched_equals_per_sample_reference(seed, key_size):
+    feat_q, feat_k, boxes_q, boxes_k, flips_q, flips_k = _random_pairs(8, seed, key_size)
     feat_q.requires_grad_()
     feat_k.requires_grad_()
     got = align_shared_regions(feat_q, feat_k, boxes_q, boxes_k, flips_q, flips_k, out_size=16)

@@ -28,6 +28,8 @@
 #   DC_TOTAL_S              total budget in seconds (default 420)
 #   DC_TINY_ITERS / DC_R50_ITERS   iterations (default 50 / 50)
 #   DC_R50_BATCH / DC_R50_WORKERS  ResNet-50 batch and DataLoader workers (default 32 / 8)
+#   DC_R50_REPEAT           RepeatDataset times for the ResNet-50 run's ~80 demo crops (default
+#                           1: none; the run is then data-bound at the epoch boundaries)
 #   DC_R50_CFG_OPTIONS      extra --cfg-options for the ResNet-50 run (space separated)
 #   DC_BENCH_ARGS           run_all.py arguments (default "--only equiv_loss iteration")
 #   DC_PYTEST_TARGETS       pytest targets (default tests/test_models + train launcher tests)
@@ -49,6 +51,7 @@ TINY_ITERS="${DC_TINY_ITERS:-50}"
 R50_ITERS="${DC_R50_ITERS:-50}"
 R50_BATCH="${DC_R50_BATCH:-32}"
 R50_WORKERS="${DC_R50_WORKERS:-8}"
+R50_REPEAT="${DC_R50_REPEAT:-1}"
 R50_CFG_OPTIONS="${DC_R50_CFG_OPTIONS:-}"
 BENCH_ARGS="${DC_BENCH_ARGS:---only equiv_loss iteration}"
 PYTEST_TARGETS="${DC_PYTEST_TARGETS:-tests/test_models tests/test_tools/test_train_launchers.py}"
@@ -244,6 +247,20 @@ _base_ = ['$REPO/configs/liftedcl_r50_coco.py']
 train_dataloader = dict(batch_size=$R50_BATCH, num_workers=$R50_WORKERS,
                         persistent_workers=$persistent,
                         dataset=dict(data_root='$REPO/data/demo/coco_human/'))
+PYEOF
+  if (( R50_REPEAT > 1 )); then
+    # The demo has ~80 crops: 2 batches per epoch, and each epoch starts with one worker
+    # assembling a whole batch. Repeated, the workers run ahead and the GPU is timed.
+    cat >> "$WORK/liftedcl_r50_demo_check.py" <<PYEOF
+train_dataloader.update(dataset=dict(
+    _delete_=True, type='RepeatDataset', times=$R50_REPEAT,
+    dataset=dict(type={{_base_.dataset_type}}, data_root='$REPO/data/demo/coco_human/',
+                 ann_file='annotations/train2017.json',
+                 data_prefix=dict(img_path='crops/train2017/'),
+                 pipeline={{_base_.train_pipeline}})))
+PYEOF
+  fi
+  cat >> "$WORK/liftedcl_r50_demo_check.py" <<PYEOF
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=$R50_ITERS)
 param_scheduler = dict(
     generator=[dict(type='CosineAnnealingLR', by_epoch=False, begin=0)],

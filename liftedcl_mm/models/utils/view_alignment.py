@@ -53,19 +53,20 @@ def _resample(feat: torch.Tensor, crop: torch.Tensor, region: torch.Tensor, flip
     num = feat.shape[0]
     # Degenerate crops make the pair invalid anyway; the clamp only keeps the numbers finite.
     size = (crop[:, 2:] - crop[:, :2]).clamp(min=1e-6)
-    # With align_corners=False, -1 and +1 are the outer edges of the map, i.e. of the crop.
-    start = (region[:, :2] - crop[:, :2]) / size * 2 - 1
-    end = (region[:, 2:] - crop[:, :2]) / size * 2 - 1
-    steps = (torch.arange(out_size, device=feat.device, dtype=torch.float32) + 0.5) / out_size
-    centres = start[:, None, :] + steps[None, :, None] * (end - start)[:, None, :]  # (N, S, 2)
-    grid_x = torch.where(flips[:, None], -centres[..., 0], centres[..., 0])
-    grid_y = centres[:, :, 1]
-    if view_size is not None:
+    # The region's two corners in the map's normalised units: with align_corners=False, -1
+    # and +1 are the outer edges of the map, i.e. of the crop. (N, 2 corners, 2 coords)
+    corners = (region.view(num, 2, 2) - crop[:, None, :2]) / size[:, None] * 2 - 1
+    # bin centres (j + 0.5) / S
+    steps = torch.linspace(0.5 / out_size, 1 - 0.5 / out_size, out_size, device=feat.device)
+    centres = torch.lerp(corners[:, None, 0], corners[:, None, 1], steps[None, :, None])
+    # the un-flip: x -> -x for flipped maps (N, S, 2)
+    centres[..., 0] *= 1 - 2 * flips[:, None].float()
+    if view_size is not None:  # after the un-flip: in the map's own (possibly flipped) frame
         (map_h, map_w), (view_h, view_w) = feat.shape[-2:], view_size
-        grid_x = grid_x + (1.0 / map_w - 1.0 / float(view_w))
-        grid_y = grid_y + (1.0 / map_h - 1.0 / float(view_h))
-    grid = torch.stack([grid_x[:, None, :].expand(num, out_size, out_size),
-                        grid_y[:, :, None].expand(num, out_size, out_size)], dim=-1)
+        centres[..., 0] += 1.0 / map_w - 1.0 / float(view_w)
+        centres[..., 1] += 1.0 / map_h - 1.0 / float(view_h)
+    grid = torch.stack([centres[:, None, :, 0].expand(num, out_size, out_size),
+                        centres[:, :, None, 1].expand(num, out_size, out_size)], dim=-1)
     # Sample in at least float32: half-precision grids would misplace samples by up to
     # ~1/256 of a cell; the maps are small, so the upcast is cheap.
     dtype = torch.promote_types(feat.dtype, torch.float32)
@@ -131,15 +132,22 @@ def align_shared_regions(
     bottom_right = torch.minimum(box_q[:, 2:], box_k[:, 2:])
     extent = bottom_right - top_left
     overlap_area = extent.clamp(min=0).prod(dim=1)
-    crop_area = torch.minimum((box_q[:, 2:] - box_q[:, :2]).clamp(min=0).prod(dim=1),
-                              (box_k[:, 2:] - box_k[:, :2]).clamp(min=0).prod(dim=1))
+    boxes = torch.stack([box_q, box_k])  # (2, N, 4)
+    crop_area = (boxes[..., 2:] - boxes[..., :2]).clamp(min=0).prod(dim=2).amin(dim=0)
     valid = (extent > 0).all(dim=1) & (overlap_area >= float(min_overlap) * crop_area)
     region = torch.cat([top_left, torch.maximum(bottom_right, top_left)], dim=1)
 
-    aligned_q = _resample(feat_q, box_q, region, flips_q.to(device=device, dtype=torch.bool),
-                          int(out_size), view_size)
-    aligned_k = _resample(feat_k, box_k, region, flips_k.to(device=device, dtype=torch.bool),
-                          int(out_size), view_size)
+    flips_q = flips_q.to(device=device, dtype=torch.bool)
+    flips_k = flips_k.to(device=device, dtype=torch.bool)
     # In place is safe: grid_sample's backward does not use its output.
     invalid = ~valid[:, None, None, None]
+    if feat_q.shape == feat_k.shape and feat_q.dtype == feat_k.dtype:
+        # Both views in one resampling: half the (launch-bound, on GPU) small kernels.
+        aligned = _resample(torch.cat([feat_q, feat_k]), torch.cat([box_q, box_k]),
+                            region.repeat(2, 1), torch.cat([flips_q, flips_k]), int(out_size),
+                            view_size)
+        aligned_q, aligned_k = aligned.masked_fill_(invalid.repeat(2, 1, 1, 1), 0).chunk(2)
+        return aligned_q, aligned_k, valid
+    aligned_q = _resample(feat_q, box_q, region, flips_q, int(out_size), view_size)
+    aligned_k = _resample(feat_k, box_k, region, flips_k, int(out_size), view_size)
     return aligned_q.masked_fill_(invalid, 0), aligned_k.masked_fill_(invalid, 0), valid
