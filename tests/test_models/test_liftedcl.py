@@ -638,3 +638,27 @@ def test_minibatch_std_groups_must_not_mix_real_and_fake():
     odd = build(discriminator=dict(minibatch_std_group=N + 1))
     with pytest.raises(ValueError, match='must divide the batch size'):
         odd.train_step(make_batch(0), make_optim(odd))
+
+
+def test_lifting_grad_clip_bounds_only_the_lifting_heads_step():
+    clipped, plain = build(seed=5, lifting_grad_clip=1e-3), build(seed=5)
+    assert build(seed=5, loss_adv=None, lifting_head=None, discriminator=None,
+                 lifting_grad_clip=1e-3).lifting_grad_clip is None  # no lifting head: off
+    before = {k: v.clone() for k, v in plain.state_dict().items()}
+    batch = make_batch(0)
+    lr = 0.05
+    for model in (clipped, plain):
+        model.train_step(batch, make_optim(model, lr_g=lr))
+
+    def step_norm(model, prefix):
+        return torch.cat([(p.detach() - before[f'{prefix}.{n}']).flatten()
+                          for n, p in getattr(model, prefix).named_parameters()]).norm()
+
+    # first SGD step (momentum buffer = gradient): lr x the clipped gradient's norm
+    torch.testing.assert_close(step_norm(clipped, 'lifting_head'), torch.tensor(lr * 1e-3))
+    assert step_norm(plain, 'lifting_head') > 10 * lr * 1e-3
+    # the rest of the encoder takes the same step as without the clip
+    torch.testing.assert_close(clipped.backbone.state_dict(), plain.backbone.state_dict())
+    torch.testing.assert_close(clipped.neck.state_dict(), plain.neck.state_dict())
+    with pytest.raises(ValueError, match='lifting_grad_clip'):
+        build(lifting_grad_clip=0)

@@ -143,8 +143,9 @@ def test_quick_run_writes_every_output(tmp_path):
     with open(out / 'results.json') as f:
         res = json.load(f)
     runs = res['runs']
-    # (f) is a diagnostic arm, run only when named
-    assert 'f_liftedcl_std_disc' in tool.ARMS and 'f_liftedcl_std_disc' not in tool.DEFAULT_ARMS
+    # (f) and (g) are diagnostic arms, run only when named
+    for arm in ('f_liftedcl_std_disc', 'g_liftedcl_stable_adv'):
+        assert arm in tool.ARMS and arm not in tool.DEFAULT_ARMS
     assert {(r['arm'], r['seed']) for r in runs} == {(a, s) for a in tool.DEFAULT_ARMS
                                                      for s in (0, 1)}
     for r in runs:

@@ -103,6 +103,13 @@ VARIANTS = {
                                         discriminator=dict(standardize=True), r1=1.0),
     'lifting_bn_standardize_d_lr_x0.1': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
                                              discriminator=dict(standardize=True), d_lr=0.1),
+    'lifting_bn_standardize_g_clip_0.1_r1_0.1': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')), discriminator=dict(standardize=True),
+        g_clip=0.1, r1=0.1),
+    'lifting_bn_standardize_g_lr_x0.1': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
+                                             discriminator=dict(standardize=True), g_lr=0.1),
+    'lifting_bn_standardize_g_lr_x0.03': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
+                                              discriminator=dict(standardize=True), g_lr=0.03),
     'mbstd_4': dict(discriminator=dict(minibatch_std_group=4)),
     'mbstd_4_r1_1': dict(discriminator=dict(minibatch_std_group=4), r1=1.0),
     'standardize_mbstd_4': dict(discriminator=dict(standardize=True, minibatch_std_group=4)),

@@ -9,8 +9,10 @@ Arms (``ARMS``), each an ordinary config under ``configs/study/`` sharing backbo
 budget: (a) random init (the backbone of (d), untrained), (b) invariant branch only and, beside
 it, MMPretrain's own ``MoCo``, (c) invariant + equivariant, (d) full LiftedCL, (e) LiftedCL with
 the alignment sampling true cell centres, (f) LiftedCL whose discriminator standardises its inputs
-by the prior's statistics (a diagnostic arm, not in the default ``--arms``: ask for it by
-name). Each arm is trained once per seed with MMEngine's
+by the prior's statistics, (g) LiftedCL with the adversarial branch of the best variant of
+``adversarial_balance.py`` (standardised discriminator, BN in the lifting head, its gradient
+clipped; ``configs/study/liftedcl_r18_synth_stable-adv.py``). (f) and (g) are diagnostic arms,
+not in the default ``--arms``: ask for them by name. Each arm is trained once per seed with MMEngine's
 ``Runner`` (the configs' own code path), then
 
 - health: invariant top-1 (%) against chance ``100 / (K + 1)``, the loss against ``ln(K + 1)``,
@@ -57,8 +59,11 @@ ARMS = {
     'd_liftedcl': ('liftedcl_r18_synth.py', True),
     'e_liftedcl_stride_centres': ('liftedcl_r18_synth_stride-centres.py', True),
     'f_liftedcl_std_disc': ('liftedcl_r18_synth_std-disc.py', True),
+    'g_liftedcl_stable_adv': ('liftedcl_r18_synth_stable-adv.py', True),
 }
-DEFAULT_ARMS = [arm for arm in ARMS if arm != 'f_liftedcl_std_disc']
+# diagnostic arms of the adversarial branch: run when named
+DEFAULT_ARMS = [arm for arm in ARMS
+                if arm not in ('f_liftedcl_std_disc', 'g_liftedcl_stable_adv')]
 PROBE_SIZE = (128, 96)  # crop (H, W) fed to the frozen backbone
 PROBE_GRID = (4, 3)
 LAMBDAS = tuple(10.0**e for e in np.arange(-3, 3.01, 0.5))  # 0.001 ... 1000
