@@ -402,3 +402,29 @@ def test_unknown_layout_lists_the_known_ones(tmp_path):
     torch.save({'state_dict': _prefixed(_resnet_state(18), 'backbone.')}, src)
     with pytest.raises(eb.NotAResNetError, match=r'module\.encoder_q\.conv1\.weight'):
         eb.convert(str(src), str(tmp_path / 'out.pth'), source='liftedcl-authors')
+
+
+def test_mmpretrain_moco_is_named_and_its_key_encoder_found(tmp_path, capsys):
+    # MMPretrain's MoCo: backbone.*, neck.*, the EMA target_net.module.{0,1}.*, queue
+    query, key = _resnet_state(18, seed=0), _resnet_state(18, seed=1)
+    state = OrderedDict()
+    state.update(_prefixed(query, 'backbone.'))
+    state['neck.mlp.0.weight'] = torch.randn(8, 512)
+    state.update(_prefixed(key, 'target_net.module.0.'))
+    state['target_net.module.1.mlp.0.weight'] = torch.randn(8, 512)
+    state['target_net.steps'] = torch.tensor(3)
+    state['queue'] = torch.randn(8, 16)
+    src = tmp_path / 'iter_1000.pth'
+    torch.save(dict(meta=dict(iter=1000), state_dict=state), src)
+    out = tmp_path / 'backbone.pth'
+    eb.main([str(src), str(out)])
+    assert 'source: mmpretrain --' in capsys.readouterr().out
+    got = load_checkpoint_safely(out)
+    assert list(got) == list(query) and all(torch.equal(got[k], query[k]) for k in query)
+    info = eb.convert(str(src), str(tmp_path / 'key.pth'), key_encoder=True)
+    assert (info['source'], info['prefix']) == ('mmpretrain', 'target_net.module.0.')
+    got_k = load_checkpoint_safely(tmp_path / 'key.pth')
+    assert all(torch.equal(got_k[k], key[k]) for k in key)
+    # ours stays 'liftedcl' (its momentum encoder is encoder_k.*)
+    _liftedcl_checkpoint(tmp_path / 'ours.pth', query, key)
+    assert eb.convert(str(tmp_path / 'ours.pth'), str(tmp_path / 'o.pth'))['source'] == 'liftedcl'

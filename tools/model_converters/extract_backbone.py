@@ -16,6 +16,10 @@ Sources (``--source auto`` detects them from the keys and prints which one it fo
   ``init_cfg=dict(type='Pretrained', checkpoint=FULL.pth, prefix='backbone.')`` provided the
   config has ``custom_imports=dict(imports=['liftedcl_mm'])`` (our safe-globals allow-list is
   needed for the numpy objects in ``meta``/``message_hub``).
+* ``mmpretrain``: an MMPretrain self-supervised checkpoint (``MoCo``, ``MoCoV3``, ``DenseCL``, ...,
+  e.g. the learning study's MoCo peer): the query encoder is ``backbone.*`` as in ours, the
+  momentum encoder ``target_net.module.0.*`` or ``momentum_encoder.module.0.*``
+  (``--key-encoder``); told apart from ours by those (ours is ``encoder_k.*``).
 * ``liftedcl-authors``: the LiftedCL authors' checkpoints (RichardChen20/LiftedCL
   ``train_adv.py``/``train_cl.py``, and their released IN+CC weights): MoCo's layout,
   ``{'epoch', 'arch', 'state_dict', 'optimizer_G'}`` (or the bare ``state_dict`` of their
@@ -59,6 +63,7 @@ RESNET_MODULES = ('conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4')
 # Prefix of the query / key encoder's backbone in each source format.
 QUERY_PREFIXES = {
     'liftedcl': ('backbone.', ),
+    'mmpretrain': ('backbone.', ),
     'liftedcl-authors': ('module.encoder_q.', 'encoder_q.'),
     'moco': ('module.encoder_q.', 'encoder_q.'),
     'plain': ('', ),
@@ -67,6 +72,7 @@ KEY_PREFIXES = {
     # EMA of nn.Sequential(backbone, neck, equiv_neck): encoder_k.module.0.* (LiftedCL);
     # MMPretrain's MoCo names it target_net.module.0.*
     'liftedcl': ('encoder_k.module.0.', 'target_net.module.0.', 'momentum_encoder.module.0.'),
+    'mmpretrain': ('target_net.module.0.', 'momentum_encoder.module.0.'),
     'liftedcl-authors': ('module.encoder_k.', 'encoder_k.'),
     'moco': ('module.encoder_k.', 'encoder_k.'),
     'plain': (),
@@ -76,6 +82,8 @@ KEY_PREFIXES = {
 AUTHORS_HEADS = ('mlp_invariant', 'conv_variant', 'lifting')
 SOURCES = {
     'liftedcl': 'liftedcl_mm checkpoint (backbone.*)',
+    'mmpretrain': 'MMPretrain self-supervised checkpoint (backbone.* with target_net.* or '
+                  'momentum_encoder.*)',
     'liftedcl-authors': "LiftedCL authors' checkpoint (train_adv.py / released weights: "
                         'module.encoder_q.* with mlp_invariant, conv_variant, lifting)',
     'moco': 'MoCo checkpoint (main_moco.py: module.encoder_q.* with the fc MLP)',
@@ -83,7 +91,8 @@ SOURCES = {
 }
 LAYOUTS_HELP = (
     'Recognised layouts: liftedcl (liftedcl_mm/MMEngine: state_dict with backbone.conv1.weight, '
-    'backbone.layer1.*), liftedcl-authors (the LiftedCL authors\' train_adv.py/train_cl.py and '
+    'backbone.layer1.*), mmpretrain (MMPretrain MoCo/MoCoV3/DenseCL: backbone.* with '
+    'target_net.* or momentum_encoder.*), liftedcl-authors (the LiftedCL authors\' train_adv.py/train_cl.py and '
     'released weights: state_dict with module.encoder_q.{conv1,layer1-4}.* and '
     'module.encoder_q.{mlp_invariant,conv_variant,lifting}.*), moco (MoCo v1/v2 main_moco.py: '
     'state_dict with module.encoder_q.* and module.encoder_q.fc.*), plain (conv1.weight, '
@@ -121,10 +130,12 @@ def _summary(state: dict, limit: int = 8) -> str:
 
 
 def detect_source(state: dict) -> str:
-    """``'liftedcl'``, ``'liftedcl-authors'``, ``'moco'`` or ``'plain'`` from the keys."""
+    """``'liftedcl'``, ``'mmpretrain'``, ``'liftedcl-authors'``, ``'moco'`` or ``'plain'``."""
     keys = [str(k) for k in state]
     if any(k.startswith('backbone.layer') or k == 'backbone.conv1.weight' for k in keys):
-        return 'liftedcl'
+        mmpretrain = (any(k.startswith(('target_net.', 'momentum_encoder.')) for k in keys)
+                      and not any(k.startswith('encoder_k.') for k in keys))
+        return 'mmpretrain' if mmpretrain else 'liftedcl'
     query = [m.group(2) for m in (re.match(r'(module\.)?encoder_q\.([^.]+)', k) for k in keys)
              if m]
     if query:
@@ -162,8 +173,8 @@ def extract_backbone(checkpoint,
 
     Args:
         checkpoint (dict): A loaded checkpoint (see module doc for the formats).
-        source (str): ``'auto'``, ``'liftedcl'``, ``'liftedcl-authors'``, ``'moco'`` or
-            ``'plain'``.
+        source (str): ``'auto'``, ``'liftedcl'``, ``'mmpretrain'``, ``'liftedcl-authors'``,
+            ``'moco'`` or ``'plain'``.
         key_encoder (bool): Take the momentum (key) encoder instead of the query encoder.
 
     Returns:
