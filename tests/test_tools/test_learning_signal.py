@@ -174,6 +174,21 @@ def test_quick_run_writes_every_output(tmp_path):
         assert table[arm]['ft_pck0.2/PCK']['n'] == 2
     md = (out / 'results.md').read_text().splitlines()
     assert len(md) == 2 + len(table) and all('±' in line for line in md[2:])
+    # --combine: seeds saved in two folders give the same table as one run of both
+    for seed in (0, 1):
+        (tmp_path / f'seed{seed}').mkdir()
+        with open(tmp_path / f'seed{seed}' / 'results.json', 'w') as f:
+            json.dump(dict(baseline=res['baseline'],
+                           runs=[r for r in runs if r['seed'] == seed]), f)
+    both = tmp_path / 'both'
+    assert tool.main(['--combine', str(tmp_path / 'seed0'), str(tmp_path / 'seed1'),
+                      '--out', str(both), '--data', str(out / 'data')]) == 0
+    with open(both / 'results.json') as f:
+        assert json.load(f)['table'] == table
+    assert (both / 'results.md').read_text() == (out / 'results.md').read_text()
+    with pytest.raises(ValueError, match='more than one folder'):
+        tool.main(['--combine', str(tmp_path / 'seed0'), str(tmp_path / 'seed0'),
+                   '--out', str(both), '--data', str(out / 'data')])
     # --reuse: probes again from the saved checkpoints, curves carried over, nothing retrained
     stamps = {p: p.stat().st_mtime_ns for p in (out / 'runs').rglob('iter_*.pth')}
     assert tool.main(['--out', str(out), '--quick', '--reuse', '--arms', 'd_liftedcl',

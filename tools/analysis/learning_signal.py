@@ -540,6 +540,10 @@ def parse_args(argv=None):
                         help='skip the MMPose fine-tuning of each init (study_finetune.py, '
                         '~2 min per run on 2 cores)')
     parser.add_argument('--quick', action='store_true', help='smoke run: tiny data, 2 iters')
+    parser.add_argument('--combine', nargs='+', default=None, metavar='DIR',
+                        help='train nothing: write the table, results.json and plots of the '
+                        'runs saved in these output folders (e.g. more seeds run apart) into '
+                        '--out')
     args = parser.parse_args(argv)
     if args.data is None:
         args.data = (osp.join(args.out, 'data') if args.quick else
@@ -552,8 +556,40 @@ def parse_args(argv=None):
     return args
 
 
+def combine(args) -> int:
+    """``--combine``: one table over the runs saved in several output folders."""
+    runs, base, seen = [], None, set()
+    for folder in args.combine:
+        path = osp.join(folder, 'results.json')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'--combine: no results.json in {folder}')
+        with open(path) as f:
+            saved = json.load(f)
+        if base is not None and saved['baseline'] != base:
+            raise ValueError(f'--combine: {folder} was probed on other data than '
+                             f'{args.combine[0]} (its baselines differ)')
+        base = saved['baseline']
+        for run in saved['runs']:
+            if (run['arm'], run['seed']) in seen:
+                raise ValueError(f"--combine: {run['arm']} seed {run['seed']} is in more than "
+                                 'one folder')
+            seen.add((run['arm'], run['seed']))
+            runs.append(run)
+    os.makedirs(args.out, exist_ok=True)
+    table = summarise(runs, base)
+    with open(osp.join(args.out, 'results.json'), 'w') as f:
+        json.dump(dict(args=dict(combine=args.combine), baseline=base, table=table, runs=runs),
+                  f)
+    write_markdown(table, osp.join(args.out, 'results.md'))
+    write_plots(runs, table, load_split(args.data, 'val2017'), args.out)
+    print(open(osp.join(args.out, 'results.md')).read())
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.combine:
+        return combine(args)
     os.makedirs(args.out, exist_ok=True)
     # One thread by default: on a shared 2-core machine two OpenMP threads per process ran a
     # ResNet-18 step 17x slower than one (spin-waiting against the other process).
