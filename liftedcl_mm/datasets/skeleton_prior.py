@@ -13,9 +13,11 @@ Frame: the subject faces +Y, +Z up, subject's right +X (right-handed).
 Skeletons can also come from a file (e.g. the authors' released ``norm_joints.pt``), turned into
 this frame by a proper rotation (:func:`load_skeleton_file`).
 """
+import json
 import math
 import os
 import os.path as osp
+import warnings
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -480,6 +482,37 @@ def _load_cache(path: str, num: int) -> np.ndarray:
     return arr
 
 
+# Bumped whenever sample_skeletons draws other skeletons for the same arguments: caches written
+# by another version are then refused instead of silently used.
+SAMPLER_VERSION = 1
+
+
+def _cache_meta_path(cache_file: str) -> str:
+    return cache_file + '.json'
+
+
+def _check_cache_meta(cache_file: str, expected: dict) -> None:
+    """Refuse a cache whose sidecar says it was sampled with other arguments."""
+    meta_path = _cache_meta_path(cache_file)
+    if not osp.isfile(meta_path):
+        warnings.warn(f'skeleton cache file {cache_file} has no {osp.basename(meta_path)} '
+                      'sidecar (written by an older version or by hand): its sampling '
+                      'arguments cannot be checked against this config')
+        return
+    try:
+        with open(meta_path) as f:
+            found = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f'skeleton cache sidecar {meta_path} is not readable JSON: {err}; '
+                         'delete both files to resample') from err
+    differ = [f'{k}={found.get(k)!r} (config: {v!r})' for k, v in expected.items()
+              if found.get(k) != v]
+    if differ:
+        raise ValueError(f'skeleton cache file {cache_file} was sampled with other arguments: '
+                         f'{"; ".join(differ)}. Delete it (and {osp.basename(meta_path)}) to '
+                         'resample, or point cache_file elsewhere')
+
+
 def save_npy_atomic(path: str, arr: np.ndarray) -> None:
     """Write ``arr`` to ``path`` so that no half-written file ever carries the final name.
 
@@ -505,8 +538,10 @@ class SkeletonPriorDataset:
         seed (int): Seed of the sampler (and of the yaws of loaded skeletons); equal seeds give
             equal skeletons. Defaults to 0.
         cache_file (str, optional): ``.npy`` file of ``(N, 17, 3)`` float32 sampled skeletons:
-            loaded when it exists, else written (atomically) after sampling. Sampling only.
-            Defaults to None.
+            loaded when it exists, else written (atomically) after sampling, with a
+            ``<cache_file>.json`` sidecar holding the sampling arguments; a cache whose sidecar
+            names other arguments (seed, length range, limits, ... or sampler version) is
+            refused. Sampling only. Defaults to None.
         length_range (tuple): Range of the per-bone length ratio alpha (sampling only).
             Defaults to (0.9, 1.1).
         rotate_vertical (bool, optional): Rotate each skeleton by a random angle about Z.
@@ -567,14 +602,23 @@ class SkeletonPriorDataset:
         limits = H36M_ROTATION_LIMITS if limits is None else limits
         distributions = H36M_ROTATION_DISTRIBUTIONS if distributions is None else distributions
         rotate_vertical = True if rotate_vertical is None else bool(rotate_vertical)
+        # what the cache must have been sampled with (JSON-comparable)
+        sampling = dict(
+            sampler_version=SAMPLER_VERSION, num_samples=num_samples, seed=seed,
+            length_range=[float(v) for v in length_range], rotate_vertical=rotate_vertical,
+            limits=np.asarray(limits, dtype=float).tolist(),
+            distributions=(distributions if isinstance(distributions, str) else
+                           np.asarray(distributions, dtype=float).tolist()))
         if cache_file is not None and osp.isfile(cache_file):
             self.skeletons = _load_cache(cache_file, num_samples)
+            _check_cache_meta(cache_file, sampling)
         else:
             self.skeletons = sample_skeletons(
                 num_samples, seed, limits=limits, length_range=tuple(length_range),
                 rotate_vertical=rotate_vertical, distributions=distributions)
             if cache_file is not None:
                 save_npy_atomic(cache_file, self.skeletons)
+                atomic_write(_cache_meta_path(cache_file), json.dumps(sampling))
 
     @property
     def metainfo(self) -> dict:

@@ -300,11 +300,22 @@ def test_dataset_and_cache(tmp_path):
     np.testing.assert_array_equal(ds[3]['joints'], sample_skeletons(64, seed=1)[3])
     assert ds.metainfo['joint_names'] == H36M_JOINT_NAMES
     assert cache.is_file() and not list(cache.parent.glob('.tmp_*'))
-    # Cached values are loaded, not resampled (a different seed would differ).
-    again = SkeletonPriorDataset(num_samples=64, seed=2, cache_file=str(cache))
-    np.testing.assert_array_equal(again.skeletons, ds.skeletons)
+    # Cached values are loaded, not resampled: overwrite them and the dataset serves the file
+    np.save(cache, ds.skeletons[::-1].copy())
+    again = SkeletonPriorDataset(num_samples=64, seed=1, cache_file=str(cache))
+    np.testing.assert_array_equal(again.skeletons, ds.skeletons[::-1])
     with pytest.raises(ValueError, match='skel.npy'):
-        SkeletonPriorDataset(num_samples=65, cache_file=str(cache))
+        SkeletonPriorDataset(num_samples=65, seed=1, cache_file=str(cache))
+    # the sidecar holds the sampling arguments: a cache of other ones is refused, by name
+    for other, needle in ((dict(seed=2), 'seed=1'), (dict(seed=1, length_range=(0.8, 1.2)),
+                                                       'length_range'),
+                          (dict(seed=1, distributions='uniform'), 'distributions')):
+        with pytest.raises(ValueError, match=needle):
+            SkeletonPriorDataset(num_samples=64, cache_file=str(cache), **other)
+    # a cache without a sidecar (older versions, by hand) is used, with a warning
+    (cache.parent / 'skel.npy.json').unlink()
+    with pytest.warns(UserWarning, match='cannot be checked'):
+        SkeletonPriorDataset(num_samples=64, seed=2, cache_file=str(cache))
 
 
 @pytest.mark.parametrize('content', ['shape', 'dtype', 'nan', 'garbage', 'pickle'])
