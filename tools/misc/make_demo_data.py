@@ -7,8 +7,8 @@ Example::
 Each image shows 1-3 articulated figures (thick coloured limbs, torso polygon, head) drawn from
 skeletons of the 3D prior (``sample_skeletons``) projected orthographically, on a procedural
 background (gradient, noise, random shapes). Annotations are real: the 17 COCO keypoints
-(``x, y, v``; face points placed around the head), ``bbox``, ``area`` (drawn pixels),
-``num_keypoints``, ``iscrowd = 0``. Layout::
+(``x, y, v``; face points placed around the head), ``bbox``, ``area`` (convex hull of the drawn
+figure, ``silhouette_area``), ``num_keypoints``, ``iscrowd = 0``. Layout::
 
     <out>/coco/{train2017,val2017}/*.jpg
     <out>/coco/annotations/person_keypoints_{train2017,val2017}.json
@@ -28,7 +28,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from liftedcl_mm.datasets.skeleton_prior import sample_skeletons  # noqa: E402
 from liftedcl_mm.datasets.synthetic_humans import (  # noqa: E402
-    H36M_OF_COCO_BODY, background, draw_person, face_points, write_coco_keypoints)
+    H36M_OF_COCO_BODY, background, draw_person, face_points, silhouette_area,
+    write_coco_keypoints)
 
 
 def make_image(rng: np.random.Generator, skels: np.ndarray, h: int, w: int, image_id: int,
@@ -77,7 +78,7 @@ def make_image(rng: np.random.Generator, skels: np.ndarray, h: int, w: int, imag
             dict(id=next_ann_id + len(anns), image_id=image_id, category_id=1, iscrowd=0,
                  keypoints=kpts, num_keypoints=int(sum(1 for v in kpts[2::3] if v > 0)),
                  bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                 area=float(len(xs)), segmentation=[]))
+                 area=silhouette_area(mask), segmentation=[]))
     return img, anns
 
 
