@@ -12,8 +12,8 @@ the alignment sampling true cell centres, (f) LiftedCL whose discriminator stand
 by the prior's statistics, (g) LiftedCL with the adversarial branch of the best variant of
 ``adversarial_balance.py`` (standardised discriminator, BN in the lifting head, its gradient
 clipped; ``configs/study/liftedcl_r18_synth_stable-adv.py``). (f) and (g) are diagnostic arms,
-not in the default ``--arms``: ask for them by name. Each arm is trained once per seed with MMEngine's
-``Runner`` (the configs' own code path), then
+not in the default ``--arms``: ask for them by name. Each arm is trained once per seed with
+MMEngine's ``Runner`` (the configs' own code path), then
 
 - health: invariant top-1 (%) against chance ``100 / (K + 1)``, the loss against ``ln(K + 1)``,
   discriminator accuracy, the share of lifted skeletons passing ``skeleton.stats.plausible``,
@@ -120,8 +120,9 @@ def ensure_data(data: str, quick: bool, palette: str = 'shared') -> None:
         return
     sys.path.insert(0, osp.join(ROOT, 'tools', 'misc'))
     from make_synthetic_humans import main as make_humans
-    argv = ['--out', data, '--no-progress', '--palette', palette] + (['--num-train', '48', '--num-val', '16',
-                                               '--workers', '0'] if quick else [])
+    argv = ['--out', data, '--no-progress', '--palette', palette]
+    if quick:
+        argv += ['--num-train', '48', '--num-val', '16', '--workers', '0']
     if make_humans(argv):
         raise RuntimeError('make_synthetic_humans.py failed')
 
@@ -576,14 +577,19 @@ def combine(args) -> int:
             seen.add((run['arm'], run['seed']))
             runs.append(run)
     os.makedirs(args.out, exist_ok=True)
-    table = summarise(runs, base)
-    with open(osp.join(args.out, 'results.json'), 'w') as f:
-        json.dump(dict(args=dict(combine=args.combine), baseline=base, table=table, runs=runs),
-                  f)
-    write_markdown(table, osp.join(args.out, 'results.md'))
-    write_plots(runs, table, load_split(args.data, 'val2017'), args.out)
-    print(open(osp.join(args.out, 'results.md')).read())
+    write_outputs(dict(combine=args.combine), base, runs, load_split(args.data, 'val2017'),
+                  args.out)
     return 0
+
+
+def write_outputs(saved_args: dict, base: dict, runs: list, val: dict, out: str) -> None:
+    """The table of ``runs``: ``results.json`` (with the runs), ``results.md`` and the plots."""
+    table = summarise(runs, base)
+    with open(osp.join(out, 'results.json'), 'w') as f:
+        json.dump(dict(args=saved_args, baseline=base, table=table, runs=runs), f)
+    write_markdown(table, osp.join(out, 'results.md'))
+    write_plots(runs, table, val, out)
+    print(open(osp.join(out, 'results.md')).read())
 
 
 def main(argv=None) -> int:
@@ -613,12 +619,7 @@ def main(argv=None) -> int:
             # after every run, so that a failing arm loses nothing done before it
             with open(osp.join(args.out, 'results.json'), 'w') as f:
                 json.dump(dict(args=saved_args, baseline=base, runs=results), f)
-    table = summarise(results, base)
-    with open(osp.join(args.out, 'results.json'), 'w') as f:
-        json.dump(dict(args=saved_args, baseline=base, table=table, runs=results), f)
-    write_markdown(table, osp.join(args.out, 'results.md'))
-    write_plots(results, table, val, args.out)
-    print(open(osp.join(args.out, 'results.md')).read())
+    write_outputs(saved_args, base, results, val, args.out)
     return 0
 
 

@@ -69,9 +69,10 @@ QUERY_PREFIXES = {
     'plain': ('', ),
 }
 KEY_PREFIXES = {
-    # EMA of nn.Sequential(backbone, neck, equiv_neck): encoder_k.module.0.* (LiftedCL);
-    # MMPretrain's MoCo names it target_net.module.0.*
+    # EMA of nn.Sequential(backbone, neck, equiv_neck): encoder_k.module.0.* (LiftedCL; the
+    # MMPretrain names stay accepted for --source liftedcl on such a checkpoint)
     'liftedcl': ('encoder_k.module.0.', 'target_net.module.0.', 'momentum_encoder.module.0.'),
+    # MMPretrain's MoCo / DenseCL: target_net.module.0.*, MoCoV3: momentum_encoder.module.0.*
     'mmpretrain': ('target_net.module.0.', 'momentum_encoder.module.0.'),
     'liftedcl-authors': ('module.encoder_k.', 'encoder_k.'),
     'moco': ('module.encoder_k.', 'encoder_k.'),
@@ -92,8 +93,9 @@ SOURCES = {
 LAYOUTS_HELP = (
     'Recognised layouts: liftedcl (liftedcl_mm/MMEngine: state_dict with backbone.conv1.weight, '
     'backbone.layer1.*), mmpretrain (MMPretrain MoCo/MoCoV3/DenseCL: backbone.* with '
-    'target_net.* or momentum_encoder.*), liftedcl-authors (the LiftedCL authors\' train_adv.py/train_cl.py and '
-    'released weights: state_dict with module.encoder_q.{conv1,layer1-4}.* and '
+    'target_net.* or momentum_encoder.*), liftedcl-authors (the LiftedCL authors\' '
+    'train_adv.py/train_cl.py and released weights: state_dict with '
+    'module.encoder_q.{conv1,layer1-4}.* and '
     'module.encoder_q.{mlp_invariant,conv_variant,lifting}.*), moco (MoCo v1/v2 main_moco.py: '
     'state_dict with module.encoder_q.* and module.encoder_q.fc.*), plain (conv1.weight, '
     'layer1.*)')

@@ -145,10 +145,11 @@ class KCSDiscriminator(BaseModule):
         if num > 1 and num % self.minibatch_std_group == 1:
             group[-1] = group[-2]  # a lone last sample has no spread: it joins the group before
         num_groups = int(group[-1]) + 1
+        sizes = torch.bincount(group, minlength=num_groups)[:, None].to(feat)
 
         def group_mean(values):
             sums = values.new_zeros(num_groups, values.shape[1]).index_add_(0, group, values)
-            return sums / torch.bincount(group, minlength=num_groups)[:, None].to(values)
+            return sums / sizes
 
         centred = feat - group_mean(feat)[group]
         spread = (group_mean(centred.square()) + eps).sqrt().mean(dim=1, keepdim=True)
