@@ -193,3 +193,82 @@ def test_minibatch_std_appends_each_groups_feature_spread():
     torch.testing.assert_close(disc(x[:8]), torch.cat([disc(x[:4]), disc(x[4:8])]))
     with pytest.raises(ValueError, match='minibatch_std_group'):
         KCSDiscriminator(minibatch_std_group=-1)
+
+
+def _yaw_turned_by_hand(joints):
+    # each skeleton turned about +Z by minus the yaw of its hip line (left hip -> right hip)
+    out = np.empty_like(joints)
+    for i, skel in enumerate(joints):
+        hip = skel[1] - skel[4]
+        yaw = np.arctan2(hip[1], hip[0])
+        rot = np.array([[np.cos(-yaw), -np.sin(-yaw), 0.0],
+                        [np.sin(-yaw), np.cos(-yaw), 0.0],
+                        [0.0, 0.0, 1.0]])
+        out[i] = skel @ rot.T
+    return out
+
+
+def test_canonical_yaw_turns_the_hip_line_to_x_and_ignores_the_viewpoint():
+    torch.manual_seed(0)
+    disc = KCSDiscriminator(hid_channels=8, canonical_yaw=True)
+    x = torch.randn(6, 17, 3, dtype=torch.float64)
+    pose, _ = disc.double()._inputs(x)
+    np.testing.assert_allclose(pose.view(6, 17, 3).numpy(), _yaw_turned_by_hand(x.numpy()),
+                               atol=1e-12)
+    # any turn about the up axis leaves the score unchanged (KCS is rotation invariant) ...
+    angle = 2.1
+    turn = torch.tensor([[np.cos(angle), -np.sin(angle), 0.0],
+                         [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    torch.testing.assert_close(disc(x @ turn.T), disc(x))
+    # ... a tilt does not (the pose branch still sees which way is up), nor without the option
+    tilt = torch.tensor([[1.0, 0.0, 0.0], [0.0, np.cos(0.5), -np.sin(0.5)],
+                         [0.0, np.sin(0.5), np.cos(0.5)]], dtype=torch.float64)
+    assert not torch.allclose(disc(x @ tilt.T), disc(x))
+    plain = KCSDiscriminator(hid_channels=8).double()
+    plain.load_state_dict(disc.state_dict())
+    assert not torch.allclose(plain(x @ turn.T), plain(x))
+    # a hip line along the up axis has no yaw: that skeleton is left as it is
+    upright = x[:1].clone()
+    upright[0, 1] = upright[0, 4] + torch.tensor([0.0, 0.0, 0.3], dtype=torch.float64)
+    torch.testing.assert_close(disc._inputs(upright)[0], upright.flatten(1))
+    with pytest.raises(ValueError, match='hip_joints'):
+        KCSDiscriminator(canonical_yaw=True, hip_joints=(1, 17))
+
+
+def test_std_floor_bounds_how_much_standardising_magnifies_a_feature():
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    prior = torch.as_tensor(sample_skeletons(300, seed=0), dtype=torch.float32)
+    disc = KCSDiscriminator(hid_channels=8, standardize=True, std_floor=0.5)
+    disc.set_input_statistics(prior)
+    rows, cols = torch.triu_indices(16, 16)
+    for values, std in ((prior.flatten(1), disc.pose_std), (kcs(prior)[:, rows, cols],
+                                                            disc.kcs_std)):
+        raw = values.std(0)
+        expected = torch.maximum(raw, 0.5 * raw.median())
+        torch.testing.assert_close(std, expected)
+        assert (raw < 0.5 * raw.median()).any()  # the prior has near-constant features
+    with pytest.raises(ValueError, match='std_floor needs standardize'):
+        KCSDiscriminator(std_floor=0.5)
+    with pytest.raises(ValueError, match='std_floor and input_noise'):
+        KCSDiscriminator(input_noise=-1.0)
+
+
+def test_input_noise_is_added_to_both_branches_in_training_only():
+    torch.manual_seed(0)
+    disc = KCSDiscriminator(hid_channels=8, input_noise=0.3)
+    x = torch.randn(4000, 17, 3)
+    seen = {}
+    for name in ('pose_branch', 'kcs_branch'):
+        getattr(disc, name).register_forward_pre_hook(
+            lambda module, args, name=name: seen.__setitem__(name, args[0].detach()))
+    clean = disc._inputs(x)
+    disc.eval()
+    torch.testing.assert_close(disc(x), disc(x))
+    for name, value in zip(('pose_branch', 'kcs_branch'), clean):
+        torch.testing.assert_close(seen[name], value)
+    disc.train()
+    disc(x)
+    for name, value in zip(('pose_branch', 'kcs_branch'), clean):
+        noise = seen[name] - value
+        assert abs(noise.mean().item()) < 0.01
+        assert noise.std().item() == pytest.approx(0.3, rel=0.02)

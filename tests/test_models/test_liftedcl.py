@@ -662,3 +662,34 @@ def test_lifting_grad_clip_bounds_only_the_lifting_heads_step():
     torch.testing.assert_close(clipped.neck.state_dict(), plain.neck.state_dict())
     with pytest.raises(ValueError, match='lifting_grad_clip'):
         build(lifting_grad_clip=0)
+
+
+def test_adv_backbone_grad_scales_only_what_reaches_the_backbone():
+    batch = make_batch(0)
+
+    def adv_grads(**kwargs):
+        model = build(seed=5, **kwargs)
+        data = model.data_preprocessor(batch, True)
+        loss = model.loss(data['inputs'], data['data_samples'])['loss_adv_g']
+        parts = [model.backbone, model.lifting_head]
+        grads = torch.autograd.grad(loss, [p for m in parts for p in m.parameters()],
+                                    allow_unused=True)
+        flat = [torch.zeros_like(p) if g is None else g
+                for g, p in zip(grads, [p for m in parts for p in m.parameters()])]
+        split = len(list(model.backbone.parameters()))
+        return loss.detach(), torch.cat([g.flatten() for g in flat[:split]]), \
+            torch.cat([g.flatten() for g in flat[split:]])
+
+    loss_full, backbone_full, head_full = adv_grads()
+    loss_part, backbone_part, head_part = adv_grads(adv_backbone_grad=0.25)
+    loss_none, backbone_none, head_none = adv_grads(adv_backbone_grad=0.0)
+    assert backbone_full.norm() > 0
+    torch.testing.assert_close(loss_part, loss_full)  # the forward pass is unchanged
+    torch.testing.assert_close(backbone_part, 0.25 * backbone_full)
+    torch.testing.assert_close(head_part, head_full)
+    torch.testing.assert_close(loss_none, loss_full)
+    assert backbone_none.abs().max() == 0
+    torch.testing.assert_close(head_none, head_full)
+    for bad in (-0.1, 1.5, '0.5'):
+        with pytest.raises(ValueError, match='adv_backbone_grad'):
+            build(adv_backbone_grad=bad)

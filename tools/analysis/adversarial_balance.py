@@ -110,6 +110,31 @@ VARIANTS = {
                                              discriminator=dict(standardize=True), g_lr=0.1),
     'lifting_bn_standardize_g_lr_x0.03': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
                                               discriminator=dict(standardize=True), g_lr=0.03),
+    **{f'bn_std_{floor}_noise_{noise}{"_g_clip_0.1" if clip else ""}': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1 if clip else None,
+        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise))
+       for floor in (0, 0.5, 1.0) for noise in (0, 0.3, 1.0) for clip in (0, 1)},
+    **{f'bn_std_{floor}_noise_{noise}_g_clip_0.1_{sched}': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1,
+        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise),
+        **(dict(d_cosine=True) if sched == 'd_cosine' else dict(g_cosine=False)))
+       for floor in (0, 0.5) for noise in (0, 0.3, 1.0) for sched in ('d_cosine', 'g_const')},
+    **{f'bn_std_{floor}_noise_{noise}_yaw': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1,
+        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise,
+                           canonical_yaw=True))
+       for floor in (0, 0.5) for noise in (0, 0.3)},
+    **{f'bn_std_{floor}_noise_{noise}_yaw_noclip': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')),
+        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise,
+                           canonical_yaw=True))
+       for floor in (0, 0.5) for noise in (0, 0.3)},
+    'yaw': dict(discriminator=dict(canonical_yaw=True)),
+    **{f'yaw_f{floor}_n{noise}_dcos': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1, d_cosine=True,
+        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise,
+                           canonical_yaw=True))
+       for floor in (0, 0.5) for noise in (0.3, 0.5, 1.0)},
     'mbstd_4': dict(discriminator=dict(minibatch_std_group=4)),
     'mbstd_4_r1_1': dict(discriminator=dict(minibatch_std_group=4), r1=1.0),
     'standardize_mbstd_4': dict(discriminator=dict(standardize=True, minibatch_std_group=4)),
@@ -268,6 +293,8 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
                        variant.get('g_lr', 1.0), variant.get('adam', 0))
     sched_g = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, iters)
                if variant.get('g_cosine', True) and not variant.get('adam') else None)
+    sched_d = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_d, iters)
+               if variant.get('d_cosine') and not variant.get('adam') else None)
     d_every = variant.get('d_every', 1)
     order = torch.Generator().manual_seed(seed)
     prior = bank.skeletons.double().numpy()
@@ -290,6 +317,8 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
             loss_d = loss_d + variant['r1'] / 2 * grad.pow(2).flatten(1).sum(1).mean()
         if step % d_every == 0:
             _step(opt_d, loss_d, disc.parameters(), clip)
+        if sched_d is not None:
+            sched_d.step()
         rows.append(dict(loss_g=loss_g.item(), loss_d=loss_d.item(), d_acc=d_acc.item()))
         if (step + 1) % max(1, iters // 10) == 0:
             with torch.no_grad():

@@ -60,10 +60,12 @@ ARMS = {
     'e_liftedcl_stride_centres': ('liftedcl_r18_synth_stride-centres.py', True),
     'f_liftedcl_std_disc': ('liftedcl_r18_synth_std-disc.py', True),
     'g_liftedcl_stable_adv': ('liftedcl_r18_synth_stable-adv.py', True),
+    'h_liftedcl_balanced_adv': ('liftedcl_r18_synth_balanced-adv.py', True),
 }
 # diagnostic arms of the adversarial branch: run when named
 DEFAULT_ARMS = [arm for arm in ARMS
-                if arm not in ('f_liftedcl_std_disc', 'g_liftedcl_stable_adv')]
+                if arm not in ('f_liftedcl_std_disc', 'g_liftedcl_stable_adv',
+                               'h_liftedcl_balanced_adv')]
 PROBE_SIZE = (128, 96)  # crop (H, W) fed to the frozen backbone
 PROBE_GRID = (4, 3)
 LAMBDAS = tuple(10.0**e for e in np.arange(-3, 3.01, 0.5))  # 0.001 ... 1000

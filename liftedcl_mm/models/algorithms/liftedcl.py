@@ -22,6 +22,13 @@ def _unwrap(module: Optional[nn.Module]) -> Optional[nn.Module]:
     return module.module if isinstance(module, DistributedDataParallel) else module
 
 
+def _scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x`` in the forward pass; its gradient multiplied by ``factor`` in the backward."""
+    if factor == 1.0:
+        return x
+    return x.detach() if factor == 0.0 else x * factor + x.detach() * (1.0 - factor)
+
+
 def _loss_weight(cfg: Optional[Union[dict, nn.Module]], name: str) -> float:
     weight = 0.0 if cfg is None else (
         cfg.loss_weight if isinstance(cfg, nn.Module) else cfg.get('loss_weight', 1.0))
@@ -74,6 +81,9 @@ class LiftedCL(BaseSelfSupervisor):
             Measured alone (``tools/analysis/adversarial_balance.py``): with a standardised
             discriminator and BN in the lifting head, 0.1 keeps the lifted poses varied and
             mostly plausible, where without it they collapse to one pose. Defaults to None.
+        adv_backbone_grad (float): Factor on the adversarial gradient that reaches the backbone
+            through the lifting head (the lifting head's own gradient is unchanged); 0 trains
+            the lifting head on detached features. Defaults to 1.0 (the authors').
         channels_last (bool): Run the encoders in ``torch.channels_last`` memory format
             (~17% faster ResNet-50 steps on CPU; checkpoints unaffected). Defaults to True.
         nonfinite (str): On a non-finite loss, ``'raise'`` ``FloatingPointError`` naming
@@ -101,6 +111,7 @@ class LiftedCL(BaseSelfSupervisor):
                  align_cell_centres: str = 'uniform',
                  prior: Optional[dict] = None,
                  lifting_grad_clip: Optional[float] = None,
+                 adv_backbone_grad: float = 1.0,
                  channels_last: bool = True,
                  nonfinite: str = 'raise',
                  pretrained: Optional[str] = None,
@@ -146,6 +157,10 @@ class LiftedCL(BaseSelfSupervisor):
             raise ValueError(f'lifting_grad_clip must be > 0 or None, got {lifting_grad_clip}')
         self.lifting_grad_clip = (float(lifting_grad_clip)
                                   if lifting_grad_clip is not None and self.use_adv else None)
+        if not isinstance(adv_backbone_grad, (int, float)) or not 0.0 <= adv_backbone_grad <= 1.0:
+            raise ValueError(f'adv_backbone_grad must be a number in [0, 1], got '
+                             f'{adv_backbone_grad!r}')
+        self.adv_backbone_grad = float(adv_backbone_grad)
         # before the key encoder copies the query encoder, so both use the same layout
         for module in (self.backbone, self.equiv_neck) if self.channels_last else ():
             if module is not None:
@@ -198,7 +213,8 @@ class LiftedCL(BaseSelfSupervisor):
         losses, state = dict(), dict()
         feats = self.backbone(im_q)
         if self.use_adv:
-            state['joints'] = self.lifting_head(feats)
+            state['joints'] = self.lifting_head(
+                [_scale_grad(feats[-1], self.adv_backbone_grad)])
         if contrastive:
             self.encoder_k.start(self._query_encoder())
             keys = self.encoder_k.encode(self._to_memory_format(inputs[1]), self._key_heads)

@@ -66,6 +66,10 @@ class KCSDiscriminator(BaseModule):
                  kcs_scale: float = 1.0,
                  standardize: bool = False,
                  minibatch_std_group: int = 0,
+                 std_floor: float = 0.0,
+                 input_noise: float = 0.0,
+                 canonical_yaw: bool = False,
+                 hip_joints: Tuple[int, int] = (1, 4),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
         if (int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0
@@ -99,6 +103,18 @@ class KCSDiscriminator(BaseModule):
         if int(minibatch_std_group) < 0:
             raise ValueError(f'minibatch_std_group must be >= 0, got {minibatch_std_group}')
         self.minibatch_std_group = int(minibatch_std_group)
+        if float(std_floor) < 0 or float(input_noise) < 0:
+            raise ValueError(f'std_floor and input_noise must be >= 0, got {std_floor}, '
+                             f'{input_noise}')
+        if float(std_floor) > 0 and not self.standardize:
+            raise ValueError('std_floor needs standardize=True')
+        self.std_floor, self.input_noise = float(std_floor), float(input_noise)
+        self.canonical_yaw = bool(canonical_yaw)
+        self.hip_joints = tuple(int(j) for j in hip_joints)
+        if self.canonical_yaw and (len(self.hip_joints) != 2 or any(
+                not 0 <= j < self.num_joints for j in self.hip_joints)):
+            raise ValueError(f'hip_joints must be two joints in [0, {num_joints}), '
+                             f'got {hip_joints}')
         act_cfg = dict(type='LeakyReLU', negative_slope=negative_slope)
 
         def branch(in_dim):
@@ -133,6 +149,9 @@ class KCSDiscriminator(BaseModule):
                                    'load a checkpoint that has them')
             pose = (pose - self.pose_mean) / self.pose_std
             psi = (psi - self.kcs_mean) / self.kcs_std
+        if self.input_noise and self.training:
+            pose = pose + self.input_noise * torch.randn_like(pose)
+            psi = psi + self.input_noise * torch.randn_like(psi)
         feat = torch.cat([self.pose_branch(pose), self.kcs_branch(psi)], dim=1)
         if self.minibatch_std_group:
             feat = torch.cat([feat, self._group_spread(feat)], dim=1)
@@ -160,7 +179,21 @@ class KCSDiscriminator(BaseModule):
         psi = kcs(joints, bone_mat=self.bone_mat).flatten(1) * self.kcs_scale
         if self.kcs_upper:
             psi = psi[:, self.triu_index]
+        if self.canonical_yaw:
+            joints = self._turn_to_canonical_yaw(joints)
         return joints.flatten(1), psi
+
+    def _turn_to_canonical_yaw(self, joints: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+        """(N, J, 3) turned about +Z (the prior's up) so the hip line points along +X."""
+        right, left = self.hip_joints
+        hips = joints[:, right, :2] - joints[:, left, :2]
+        # (cos, sin) of the hip line's yaw; a vertical hip line keeps its yaw (no turn)
+        norm = hips.norm(dim=1, keepdim=True)
+        cos_sin = torch.where(norm > eps, hips / norm.clamp(min=eps),
+                              hips.new_tensor([1.0, 0.0]))
+        cos, sin = cos_sin[:, :1], cos_sin[:, 1:]
+        x, y = joints[..., 0], joints[..., 1]
+        return torch.stack([cos * x + sin * y, cos * y - sin * x, joints[..., 2]], dim=-1)
 
     @torch.no_grad()
     def set_input_statistics(self, skeletons: torch.Tensor, eps: float = 1e-6) -> None:
@@ -175,7 +208,9 @@ class KCSDiscriminator(BaseModule):
                              f'{tuple(skeletons.shape)}')
         for name, values in zip(('pose', 'kcs'), self._inputs(skeletons)):
             getattr(self, f'{name}_mean').copy_(values.mean(0))
-            getattr(self, f'{name}_std').copy_(values.std(0).clamp(min=eps))
+            std = values.std(0)
+            floor = max(eps, self.std_floor * float(std.median()))
+            getattr(self, f'{name}_std').copy_(std.clamp(min=floor))
         self.input_stats_ready = True
 
 
