@@ -1,7 +1,9 @@
-# Learning-signal study (issue 14), arm (d): full LiftedCL on the synthetic humans
-# (tools/misc/make_synthetic_humans.py --out data/synthetic_humans) with a small budget: ResNet-18
-# at 32 base channels, 64x64 views, batch 32, queue 256. Every other arm inherits this file, so
-# the arms share backbone, data and budget. Run all arms with tools/analysis/learning_signal.py.
+# Learning-signal study (issue 14), arm (d0): full LiftedCL with the authors' adversarial setting
+# on the synthetic humans (tools/misc/make_synthetic_humans.py --out data/synthetic_humans) with a
+# small budget: ResNet-18 at 32 base channels, 64x64 views, batch 32, queue 256. Every other arm
+# inherits this file, so the arms share backbone, data and budget; arm (d), full LiftedCL with a
+# balanced adversary, is liftedcl_r18_synth_balanced-adv.py. Run all arms with
+# tools/analysis/learning_signal.py.
 _base_ = [
     '../_base_/models/liftedcl_r50.py',
     '../_base_/datasets/demo_human_crops.py',  # 64x64 views

@@ -693,3 +693,21 @@ def test_adv_backbone_grad_scales_only_what_reaches_the_backbone():
     for bad in (-0.1, 1.5, '0.5'):
         with pytest.raises(ValueError, match='adv_backbone_grad'):
             build(adv_backbone_grad=bad)
+
+    # the warm-up ramps the factor with the (checkpointed) iteration count
+    def backbone_grad_at(step, **kwargs):
+        model = build(seed=5, **kwargs)
+        model.num_steps.fill_(step)
+        data = model.data_preprocessor(batch, True)
+        loss = model.loss(data['inputs'], data['data_samples'])['loss_adv_g']
+        grads = torch.autograd.grad(loss, list(model.backbone.parameters()), allow_unused=True)
+        return torch.cat([torch.zeros_like(p).flatten() if g is None else g.flatten()
+                          for g, p in zip(grads, model.backbone.parameters())])
+
+    torch.testing.assert_close(backbone_grad_at(1, adv_backbone_warmup=4), 0.25 * backbone_full)
+    torch.testing.assert_close(backbone_grad_at(3, adv_backbone_grad=0.5, adv_backbone_warmup=4),
+                               0.375 * backbone_full)
+    torch.testing.assert_close(backbone_grad_at(9, adv_backbone_warmup=4), backbone_full)
+    assert backbone_grad_at(0, adv_backbone_warmup=4).abs().max() == 0
+    with pytest.raises(ValueError, match='adv_backbone_warmup'):
+        build(adv_backbone_warmup=-1)

@@ -135,6 +135,11 @@ VARIANTS = {
         discriminator=dict(standardize=True, std_floor=floor, input_noise=noise,
                            canonical_yaw=True))
        for floor in (0, 0.5) for noise in (0.3, 0.5, 1.0)},
+    **{f'yaw_f0.5_n0.5_dcos_g_clip_{clip}': dict(
+        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=clip, d_cosine=True,
+        discriminator=dict(standardize=True, std_floor=0.5, input_noise=0.5,
+                           canonical_yaw=True))
+       for clip in (0.3, 1.0, 3.0)},
     'mbstd_4': dict(discriminator=dict(minibatch_std_group=4)),
     'mbstd_4_r1_1': dict(discriminator=dict(minibatch_std_group=4), r1=1.0),
     'standardize_mbstd_4': dict(discriminator=dict(standardize=True, minibatch_std_group=4)),

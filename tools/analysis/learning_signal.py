@@ -56,18 +56,20 @@ ARMS = {
     'b_inv': ('liftedcl_r18_synth_inv.py', True),
     'b_mocov2_mmpretrain': ('mocov2_mmpretrain_r18_synth.py', True),
     'c_inv_equiv': ('liftedcl_r18_synth_inv-equiv.py', True),
-    'd_liftedcl': ('liftedcl_r18_synth.py', True),
+    'd_liftedcl': ('liftedcl_r18_synth_balanced-adv.py', True),
     'e_liftedcl_stride_centres': ('liftedcl_r18_synth_stride-centres.py', True),
+    'd0_liftedcl_authors_adv': ('liftedcl_r18_synth.py', True),
     'f_liftedcl_std_disc': ('liftedcl_r18_synth_std-disc.py', True),
     'g_liftedcl_stable_adv': ('liftedcl_r18_synth_stable-adv.py', True),
-    'h_liftedcl_balanced_adv': ('liftedcl_r18_synth_balanced-adv.py', True),
 }
-# diagnostic arms of the adversarial branch: run when named
+# diagnostic arms of the adversarial branch (the steps from the authors' setting to (d)): run
+# when named
 DEFAULT_ARMS = [arm for arm in ARMS
-                if arm not in ('f_liftedcl_std_disc', 'g_liftedcl_stable_adv',
-                               'h_liftedcl_balanced_adv')]
+                if arm not in ('d0_liftedcl_authors_adv', 'f_liftedcl_std_disc',
+                               'g_liftedcl_stable_adv')]
 PROBE_SIZE = (128, 96)  # crop (H, W) fed to the frozen backbone
 PROBE_GRID = (4, 3)
+BN_RECAL_CROPS = 1000  # a cumulative average: 1000 crops settle the statistics
 LAMBDAS = tuple(10.0**e for e in np.arange(-3, 3.01, 0.5))  # 0.001 ... 1000
 
 
@@ -373,12 +375,14 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
     else:
         model.init_weights()
     train_s = time.time() - start
+    # inference only from here: every core (training kept one thread, see main)
+    torch.set_num_threads(args.probe_threads)
     f_train, _ = encode(model, train['images'])
     f_val, lifted = encode(model, val['images'])
     result = dict(arm=arm, seed=seed, config=config, iters=cfg.train_cfg.max_iters if trained
                   else 0, train_s=round(train_s, 1), curves=recorder.rows,
                   probe=probe(train, val, f_train, f_val))
-    recalibrate_bn(model.backbone, model, train['images'])
+    recalibrate_bn(model.backbone, model, train['images'][:BN_RECAL_CROPS])
     result['probe_bn'] = probe(train, val, encode(model, train['images'])[0],
                                encode(model, val['images'])[0])
     queue = cfg.model.queue_len
@@ -406,6 +410,7 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
         health['mean_prior_pa_mpjpe'] = float(
             procrustes_mpjpe(mean_prior, val['joints']).mean() * 1000)
         result['lifted_examples'] = lifted[:6].tolist()
+    torch.set_num_threads(args.threads)
     if args.finetune:
         previous_ft = previous.get('finetune') if previous and args.reuse else None
         result['finetune'] = previous_ft or finetune_arm(
@@ -531,11 +536,14 @@ def parse_args(argv=None):
                         help='default 0 1 (--quick: 0 1 as well, on tiny data)')
     parser.add_argument('--iters', type=int, default=0,
                         help='override the configs\' max_iters (--quick: 2)')
-    parser.add_argument('--probe-train', type=int, default=3000,
+    parser.add_argument('--probe-train', type=int, default=2000,
                         help='train crops used to fit the probes (0: all)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                         help='overrides applied to every arm, e.g. model.queue_len=256')
     parser.add_argument('--threads', type=int, default=1, help='torch threads (see main)')
+    parser.add_argument('--probe-threads', type=int, default=os.cpu_count() or 1,
+                        help='torch threads of the probes\' feature extraction (inference, '
+                        'after each arm\'s training): default every core')
     parser.add_argument('--reuse', action='store_true',
                         help='skip training where <out>/runs/<arm>_seed<seed> holds the final '
                         'checkpoint and <out>/results.json its curves: recompute probes only')

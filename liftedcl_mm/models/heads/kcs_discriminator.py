@@ -52,6 +52,23 @@ class KCSDiscriminator(BaseModule):
             sensitivity``): trained to tell prior skeletons from ones with one bone x0.6 or
             x1.4, the authors' discriminator stays at chance (0.50 held-out accuracy after
             2000 iterations), ``kcs_scale=50`` reaches ~0.68, standardised inputs ~0.99.
+        minibatch_std_group (int): Append each sample's group feature spread (minibatch
+            standard deviation, Karras et al.) over groups of this size; 0 off. Defaults to 0.
+        std_floor (float): With ``standardize``, each feature's std is floored at this
+            fraction of its branch's median std, so features the prior holds nearly constant
+            (level hips: std ~0.002 against a median ~0.06) are not magnified ~30x. Defaults
+            to 0 (no floor).
+        input_noise (float): Std of Gaussian noise added to both branches' (standardised)
+            inputs in training mode, real and lifted alike (instance noise, Sonderby et al.
+            2017): D cannot separate distributions that differ by less than the noise, so it
+            keeps giving the generator a gradient. Defaults to 0.
+        canonical_yaw (bool): Turn each skeleton about +Z (the prior's up) so that its hip
+            line points along +X before the pose branch: D judges the pose, not the viewpoint
+            (the prior's yaw is uniform; nothing in the image-free objective can teach the
+            lifting head the camera's). The KCS branch is rotation invariant anyway.
+            Defaults to False.
+        hip_joints (tuple[int, int]): (right hip, left hip) for ``canonical_yaw``. Defaults
+            to H36M's (1, 4).
         init_cfg (dict or list[dict], optional): Initialization config. Defaults to None.
     """
 
