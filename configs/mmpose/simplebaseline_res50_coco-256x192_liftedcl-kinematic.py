@@ -1,13 +1,6 @@
 # SimpleBaseline ResNet-50, COCO 256x192, LiftedCL init, fine-tuned with the 3D kinematic prior
-# (paper Table 9): a lifting network on the backbone's C5 features predicts H36M-17 joints and
-# KinematicPriorLoss penalises bone lengths / joint angles outside the skeleton prior's range.
-# Prediction is unchanged (heatmaps only).
-_base_ = ['./simplebaseline_res50_coco-256x192_liftedcl.py']
+# (paper Table 9): the head of _base_/lifting_kinematic_head.py. Prediction is unchanged
+# (heatmaps only).
+_base_ = ['./simplebaseline_res50_coco-256x192_liftedcl.py', './_base_/lifting_kinematic_head.py']
 
-model = dict(
-    head=dict(
-        type='LiftingHeatmapHead',
-        lifting_head=dict(
-            type='LiftingHead', in_channels=2048, hid_channels=512, num_blocks=1,
-            num_joints=17),
-        loss_kinematic=dict(type='KinematicPriorLoss', loss_weight=1e-2)))
+model = dict(head={{_base_.kinematic_head}})

@@ -564,9 +564,13 @@ def test_ddp_two_ranks_stay_in_sync(tmp_path):
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    # fork: the workers reuse this process's imports (spawn would re-import everything).
+    # fork: the workers reuse this process's imports (spawn re-imports everything, ~10 s). Not
+    # where CUDA is: there the first backward pass starts autograd's device threads, and a
+    # forked worker's backward then fails ("Unable to handle autograd's threading in
+    # combination with fork-based multiprocessing"; seen on the H100 machine).
+    method = 'spawn' if torch.cuda.is_available() else 'fork'
     mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True,
-                       start_method='fork')
+                       start_method=method)
     res = [torch.load(tmp_path / f'rank{r}.pth', weights_only=True) for r in range(2)]
     assert res[0]['backbone_type'] == 'MMDistributedDataParallel'
     # Different data per rank, yet all parameters, the key encoder and both queues agree

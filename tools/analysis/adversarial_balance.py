@@ -61,7 +61,8 @@ def _subtree_masks() -> torch.Tensor:
 _SUBTREE = _subtree_masks()
 
 # One change each to the configured optimisation. Keys: d_lr / g_lr (factors), g_cosine
-# (the generator's cosine decay; the configs decay G and keep D constant), adv (factor of
+# (the generator's cosine decay; the configs decay G and keep D constant), d_cosine (decay D's
+# lr the same way), adv (factor of
 # loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
 # the given lr, betas (0.5, 0.999), the usual GAN choice), r1 (weight gamma of the R1 penalty
 # gamma / 2 * |grad_x D(real)|^2 on the discriminator, Mescheder et al. 2018), discriminator
@@ -110,36 +111,34 @@ VARIANTS = {
                                              discriminator=dict(standardize=True), g_lr=0.1),
     'lifting_bn_standardize_g_lr_x0.03': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
                                               discriminator=dict(standardize=True), g_lr=0.03),
-    **{f'bn_std_{floor}_noise_{noise}{"_g_clip_0.1" if clip else ""}': dict(
-        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1 if clip else None,
-        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise))
-       for floor in (0, 0.5, 1.0) for noise in (0, 0.3, 1.0) for clip in (0, 1)},
-    **{f'bn_std_{floor}_noise_{noise}_g_clip_0.1_{sched}': dict(
-        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1,
-        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise),
-        **(dict(d_cosine=True) if sched == 'd_cosine' else dict(g_cosine=False)))
-       for floor in (0, 0.5) for noise in (0, 0.3, 1.0) for sched in ('d_cosine', 'g_const')},
-    **{f'bn_std_{floor}_noise_{noise}_yaw': dict(
-        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1,
-        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise,
-                           canonical_yaw=True))
-       for floor in (0, 0.5) for noise in (0, 0.3)},
-    **{f'bn_std_{floor}_noise_{noise}_yaw_noclip': dict(
-        lifting_head=dict(norm_cfg=dict(type='BN1d')),
-        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise,
-                           canonical_yaw=True))
-       for floor in (0, 0.5) for noise in (0, 0.3)},
+    # The steps from arm (g)'s setting ("stable": BN in the lifting head, standardised D,
+    # generator gradient clipped at 0.1) to arm (d)'s ("balanced"), with the discriminator's
+    # std_floor, input_noise (instance noise) and canonical_yaw, and d_cosine (D's lr decayed
+    # like the generator's).
     'yaw': dict(discriminator=dict(canonical_yaw=True)),
-    **{f'yaw_f{floor}_n{noise}_dcos': dict(
-        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1, d_cosine=True,
-        discriminator=dict(standardize=True, std_floor=floor, input_noise=noise,
-                           canonical_yaw=True))
-       for floor in (0, 0.5) for noise in (0.3, 0.5, 1.0)},
-    **{f'yaw_f0.5_n0.5_dcos_g_clip_{clip}': dict(
-        lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=clip, d_cosine=True,
-        discriminator=dict(standardize=True, std_floor=0.5, input_noise=0.5,
-                           canonical_yaw=True))
-       for clip in (0.3, 1.0, 3.0)},
+    **{name: dict(lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=0.1,
+                  **extra.get('opt', {}),
+                  discriminator=dict(standardize=True,
+                                     **{k: v for k, v in extra.items() if k != 'opt'}))
+       for name, extra in (
+           ('stable_noise_0.3', dict(input_noise=0.3)),
+           ('stable_noise_1.0', dict(input_noise=1.0)),
+           ('stable_noise_1.0_d_cosine', dict(input_noise=1.0, opt=dict(d_cosine=True))),
+           ('stable_floor_0.5', dict(std_floor=0.5)),
+           ('stable_floor_0.5_noise_0.3', dict(std_floor=0.5, input_noise=0.3)),
+           ('stable_yaw', dict(canonical_yaw=True)),
+           ('stable_yaw_noise_0.3', dict(canonical_yaw=True, input_noise=0.3)),
+           ('stable_yaw_floor_0.5', dict(canonical_yaw=True, std_floor=0.5)),
+           ('stable_yaw_floor_0.5_noise_0.5_d_cosine', dict(
+               canonical_yaw=True, std_floor=0.5, input_noise=0.5, opt=dict(d_cosine=True))),
+           ('stable_yaw_floor_0.5_noise_1.0_d_cosine', dict(
+               canonical_yaw=True, std_floor=0.5, input_noise=1.0, opt=dict(d_cosine=True))),
+       )},
+    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py), and its clip x3
+    **{name: dict(lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=clip, d_cosine=True,
+                  discriminator=dict(standardize=True, std_floor=0.5, input_noise=0.5,
+                                     canonical_yaw=True))
+       for name, clip in (('balanced', 0.3), ('balanced_g_clip_1.0', 1.0))},
     'mbstd_4': dict(discriminator=dict(minibatch_std_group=4)),
     'mbstd_4_r1_1': dict(discriminator=dict(minibatch_std_group=4), r1=1.0),
     'standardize_mbstd_4': dict(discriminator=dict(standardize=True, minibatch_std_group=4)),

@@ -205,10 +205,14 @@ if times:
     steady = [t for i, t in times if i > min(10, iters // 2)] or [t for _, t in times]
     print(f'{name}: median iteration time {statistics.median(steady):.4f} s '
           f'(over {len(steady)} logged values after warm-up; first {times[0][1]:.3f} s)')
-# text log as well: MMEngine prints "nan"/"inf" for a non-finite loss
+# text log as well: MMEngine prints "nan"/"inf" for a non-finite loss. Only loss values count:
+# under AMP, grad_norm_* is inf in the first iterations by design (the loss scaler starts too
+# high, skips those steps and lowers the scale).
+import re
 for log in sorted(glob.glob(f'{work_dir}/*/*.log'))[-1:]:
-    hits = [l.strip() for l in open(log) if 'loss' in l and
-            any(tok in l.lower().replace(',', ' ').split() for tok in ('nan', 'inf', '-inf'))]
+    hits = [l.strip() for l in open(log)
+            if any(v.lower() in ('nan', 'inf', '-inf')
+                   for v in re.findall(r'\bloss\w*: (\S+)', l))]
     if hits:
         bad.append(('log', log, hits[:3]))
 if bad:
