@@ -277,13 +277,14 @@ def plausible(joints: np.ndarray,
         np.ndarray: ``(N,)`` bool.
     """
     parts = _plausibility_parts(joints, prior, tolerance, bend_threshold)
-    return parts['finite'] & parts['bones_in_band'] & parts['knees_ok']
+    return parts['passed']
 
 
 def _plausibility_parts(joints: np.ndarray, prior: np.ndarray, tolerance: float,
                         bend_threshold: float) -> Dict[str, np.ndarray]:
-    """The per-skeleton tests behind :func:`plausible` (``(N,)`` bool each), ``clean`` joints
-    (non-finite skeletons zeroed) and their ``measures``."""
+    """The per-skeleton tests behind :func:`plausible` (``(N,)`` bool each) and their
+    conjunction ``passed``, ``clean`` joints (non-finite skeletons zeroed) and their
+    ``measures``."""
     joints = np.asarray(joints, dtype=np.float64)
     prior = np.asarray(prior, dtype=np.float64)
     band = prior if prior.shape == (2, len(H36M_BONES)) else bone_ratio_band(prior, tolerance)
@@ -294,8 +295,8 @@ def _plausibility_parts(joints: np.ndarray, prior: np.ndarray, tolerance: float,
         in_band = ((ratios >= band[0]) & (ratios <= band[1])).all(axis=1)
         m = skeleton_measures(joints)
         wrong_knee = (m['knee_axis_right'] & (m['knee_flexion'] > bend_threshold)).any(axis=1)
-    return dict(finite=finite, bones_in_band=in_band, knees_ok=~wrong_knee, clean=joints,
-                measures=m)
+    return dict(finite=finite, bones_in_band=in_band, knees_ok=~wrong_knee,
+                passed=finite & in_band & ~wrong_knee, clean=joints, measures=m)
 
 
 def plausibility_breakdown(joints: np.ndarray, prior: np.ndarray, tolerance: float = 0.1,
@@ -326,8 +327,8 @@ def plausibility_breakdown(joints: np.ndarray, prior: np.ndarray, tolerance: flo
     mirrored = _plausibility_parts(parts['clean'] * [-1.0, 1.0, 1.0], band, tolerance,
                                    bend_threshold)
     finite, clean = parts['finite'], parts['clean']
-    passed, passed_mirrored = (finite & p['bones_in_band'] & p['knees_ok']
-                               for p in (parts, mirrored))
+    # the mirrored copy is built from the zeroed joints: only the original's test is finite
+    passed, passed_mirrored = parts['passed'], finite & mirrored['passed']
 
     def spread(x):
         x = x - x[:, :1]
