@@ -26,7 +26,8 @@ def _scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
     """``x`` in the forward pass; its gradient multiplied by ``factor`` in the backward."""
     if factor == 1.0:
         return x
-    return x.detach() if factor == 0.0 else x * factor + x.detach() * (1.0 - factor)
+    # x - x.detach() is exactly 0 in the forward pass, so the forward value is x to the bit
+    return x.detach() if factor == 0.0 else x.detach() + (x - x.detach()) * factor
 
 
 def _loss_weight(cfg: Optional[Union[dict, nn.Module]], name: str) -> float:

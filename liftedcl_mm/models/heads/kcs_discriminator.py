@@ -61,7 +61,8 @@ class KCSDiscriminator(BaseModule):
         input_noise (float): Std of Gaussian noise added to both branches' (standardised)
             inputs in training mode, real and lifted alike (instance noise, Sonderby et al.
             2017): D cannot separate distributions that differ by less than the noise, so it
-            keeps giving the generator a gradient. Defaults to 0.
+            keeps giving the generator a gradient. Drawn from torch's global generator, so
+            a resumed run is no longer bit-identical to an uninterrupted one. Defaults to 0.
         canonical_yaw (bool): Turn each skeleton about +Z (the prior's up) so that its hip
             line points along +X before the pose branch: D judges the pose, not the viewpoint
             (the prior's yaw is uniform; nothing in the image-free objective can teach the
