@@ -62,8 +62,7 @@ _SUBTREE = _subtree_masks()
 
 # One change each to the configured optimisation. Keys: d_lr / g_lr (factors), g_cosine
 # (the generator's cosine decay; the configs decay G and keep D constant), d_cosine (decay D's
-# lr the same way), adv (factor of
-# loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
+# lr the same way), adv (factor of loss_adv's weight), d_every (a D step every n iterations), adam (Adam for both sides with
 # the given lr, betas (0.5, 0.999), the usual GAN choice), r1 (weight gamma of the R1 penalty
 # gamma / 2 * |grad_x D(real)|^2 on the discriminator, Mescheder et al. 2018), discriminator
 # (overrides of the discriminator's config), lifting_head (overrides of the generator's),
@@ -134,7 +133,8 @@ VARIANTS = {
            ('stable_yaw_floor_0.5_noise_1.0_d_cosine', dict(
                canonical_yaw=True, std_floor=0.5, input_noise=1.0, opt=dict(d_cosine=True))),
        )},
-    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py), and its clip x3
+    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py), and with the
+    # generator's clip at 1.0 instead of 0.3
     **{name: dict(lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=clip, d_cosine=True,
                   discriminator=dict(standardize=True, std_floor=0.5, input_noise=0.5,
                                      canonical_yaw=True))
