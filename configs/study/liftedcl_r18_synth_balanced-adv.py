@@ -10,9 +10,10 @@
 # - its lr decays with the encoder's (a constant D lr against a decayed generator wins the
 #   last fifth of training by default);
 # - the lifting head's gradient clip is 0.3 (0.1 did not converge within 1000 iterations);
-# - 1% of the adversarial gradient reaches the backbone: at initialisation it is ~50x the
-#   contrastive gradients there (283 against 5) and with 100% or 10% of it the invariant loss
-#   stays near chance (contrastive learning stalls); with 1% it learns like arm (c).
+# - 1% of the adversarial gradient reaches the backbone: at initialisation it is ~30-60x the
+#   contrastive gradients there (tools/analysis/grad_norms.py: 208-345 against 5-8), and with
+#   100% or 10% of it the invariant loss stays near chance (contrastive learning stalls); with
+#   1% it learns like arm (c).
 # The authors' adversarial setting is arm (d0), liftedcl_r18_synth.py.
 _base_ = ['./liftedcl_r18_synth_stable-adv.py']
 model = dict(
