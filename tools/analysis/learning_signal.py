@@ -445,7 +445,8 @@ def summarise(results: list, base: dict) -> dict:
     return table
 
 
-def write_markdown(table: dict, path: str) -> None:
+def write_markdown(table: dict, path: str) -> str:
+    """The table as markdown, written to ``path``; returns the text."""
     cols = [('pck2d', '2D probe PCK@0.1'), ('pa_mpjpe3d', '3D probe PA-MPJPE (mm)'),
             ('pck2d_bn', '2D probe, BN recal.'), ('pa_mpjpe3d_bn', '3D probe, BN recal. (mm)'),
             ('ft_pck0.05/PCK', 'fine-tuned PCK@0.05'), ('ft_pck0.2/PCK', 'fine-tuned PCK@0.2'),
@@ -461,8 +462,10 @@ def write_markdown(table: dict, path: str) -> None:
         cells = [f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}" if k in row else '—'
                  for k, _ in cols]
         lines.append(f'| {arm} | ' + ' | '.join(cells) + ' |')
+    text = '\n'.join(lines) + '\n'
     with open(path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+        f.write(text)
+    return text
 
 
 def write_plots(results: list, table: dict, val: dict, out: str) -> None:
@@ -549,7 +552,7 @@ def parse_args(argv=None):
                         'checkpoint and <out>/results.json its curves: recompute probes only')
     parser.add_argument('--no-finetune', dest='finetune', action='store_false',
                         help='skip the MMPose fine-tuning of each init (study_finetune.py, '
-                        '~2 min per run on 2 cores)')
+                        '~75 s per run on 2 cores)')
     parser.add_argument('--quick', action='store_true', help='smoke run: tiny data, 2 iters')
     parser.add_argument('--combine', nargs='+', default=None, metavar='DIR',
                         help='train nothing: write the table, results.json and plots of the '
@@ -597,9 +600,9 @@ def write_outputs(saved_args: dict, base: dict, runs: list, val: dict, out: str)
     table = summarise(runs, base)
     with open(osp.join(out, 'results.json'), 'w') as f:
         json.dump(dict(args=saved_args, baseline=base, table=table, runs=runs), f)
-    write_markdown(table, osp.join(out, 'results.md'))
+    markdown = write_markdown(table, osp.join(out, 'results.md'))
     write_plots(runs, table, val, out)
-    print(open(osp.join(out, 'results.md')).read())
+    print(markdown)
 
 
 def main(argv=None) -> int:

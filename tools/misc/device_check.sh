@@ -184,7 +184,7 @@ run_pytest() {
 # check_train NAME WORK_DIR ITERS: every logged loss finite, the last iteration reached.
 check_train() {
   "$VPY" - "$@" <<'PYEOF'
-import glob, json, math, statistics, sys
+import glob, json, math, re, statistics, sys
 name, work_dir, iters = sys.argv[1], sys.argv[2], int(sys.argv[3])
 files = sorted(glob.glob(f'{work_dir}/*/vis_data/scalars.json'))
 if not files:
@@ -208,7 +208,6 @@ if times:
 # text log as well: MMEngine prints "nan"/"inf" for a non-finite loss. Only loss values count:
 # under AMP, grad_norm_* is inf in the first iterations by design (the loss scaler starts too
 # high, skips those steps and lowers the scale).
-import re
 for log in sorted(glob.glob(f'{work_dir}/*/*.log'))[-1:]:
     hits = [l.strip() for l in open(log)
             if any(v.lower() in ('nan', 'inf', '-inf')
