@@ -110,7 +110,7 @@ def test_d_acc_counts_outputs_on_the_correct_side():
             return torch.tensor([0.9, 0.1, 0.9, 0.1, 0.2, 0.2, 0.8, 0.8])[:, None]
 
     model.discriminator = FixedScore()
-    out = model._discriminator_losses(torch.zeros(N, 17, 3), step=0)
+    out = model._discriminator_losses(torch.zeros(N, 17, 3), model.prior_bank.draw(N, 0))
     assert float(out['d_acc']) == pytest.approx(4 / 8)
     # LSGAN with the default discriminator weight 1 (the authors'): mean((s - 1)^2), mean(s^2).
     assert float(out['loss_d_real']) == pytest.approx(np.mean([0.01, 0.81, 0.01, 0.81]),
@@ -715,3 +715,92 @@ def test_adv_backbone_grad_scales_only_what_reaches_the_backbone():
     assert backbone_grad_at(0, adv_backbone_warmup=4).abs().max() == 0
     with pytest.raises(ValueError, match='adv_backbone_warmup'):
         build(adv_backbone_warmup=-1)
+
+
+def test_adv_steps_add_lifting_head_and_discriminator_steps_on_detached_features():
+    """adv_steps=3 == adv_steps=1 followed by two plain SGD steps of the lifting head (on the
+    iteration's backbone features, through D as it then is) and of D, each on the prior's
+    draw of that sub-step, computed here with copies of the modules; the backbone, necks,
+    key encoder and queues are those of adv_steps=1, weight decay included."""
+    lr, wd = 0.05, 1e-3
+    batch = make_batch(0)
+
+    def sgd(model):
+        cfg = dict(generator=dict(optimizer=dict(type='SGD', lr=lr, weight_decay=wd)),
+                   discriminator=dict(optimizer=dict(type='SGD', lr=lr)))
+        return OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+            type='GeneratorDiscriminatorOptimWrapperConstructor', optim_wrapper_cfg=cfg))(model)
+
+    one, three = build(seed=3, channels_last=False), build(seed=3, channels_last=False,
+                                                           adv_steps=3)
+    backbone = copy.deepcopy(one.backbone)  # the features of the extra steps: before the step
+    im_q = one.data_preprocessor(copy.deepcopy(batch), True)['inputs'][0]
+    with torch.no_grad():
+        feats = backbone(im_q)[-1]
+    log_one, log_three = one.train_step(batch, sgd(one)), three.train_step(batch, sgd(three))
+    for key in ('loss', 'loss_d_real', 'loss_d_fake', 'd_acc'):  # the iteration's own terms
+        assert torch.equal(log_one[key], log_three[key]), key
+    for part in ('backbone', 'neck', 'equiv_neck', 'encoder_k', 'queue_inv', 'queue_equiv'):
+        for (name, a), b in zip(getattr(one, part).state_dict().items(),
+                                getattr(three, part).state_dict().values()):
+            assert torch.equal(a, b), f'{part}.{name}'
+
+    head, disc = copy.deepcopy(one.lifting_head), copy.deepcopy(one.discriminator)
+    for sub in (1, 2):
+        joints = head([feats])
+        loss_g = 0.5 * ((disc(joints) - 1)**2).mean()  # LSGAN, lambda2 = 0.5
+        grads = torch.autograd.grad(loss_g, list(head.parameters()))
+        with torch.no_grad():
+            for p, g in zip(head.parameters(), grads):
+                p -= lr * (g + wd * p)
+        real = one.prior_bank.draw(N, 0, substep=sub)
+        loss_d = ((disc(real) - 1)**2).mean() + (disc(joints.detach())**2).mean()
+        grads = torch.autograd.grad(loss_d, list(disc.parameters()))
+        with torch.no_grad():
+            for p, g in zip(disc.parameters(), grads):
+                p -= lr * g
+    for expected, got in ((head, three.lifting_head), (disc, three.discriminator)):
+        for (name, a), b in zip(expected.state_dict().items(), got.state_dict().values()):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.equal(next(three.discriminator.parameters()),
+                           next(one.discriminator.parameters()))
+    # the sub-steps' prior draws differ from each other; sub-step 0 is the single-step draw
+    draws = [one.prior_bank.draw(N, 7, substep=i) for i in range(3)]
+    assert not torch.equal(draws[0], draws[1]) and not torch.equal(draws[1], draws[2])
+    assert torch.equal(draws[0], one.prior_bank.draw(N, 7))
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match='adv_steps'):
+            build(adv_steps=bad)
+    accumulating = build(adv_steps=2)
+    optim = make_optim(accumulating)
+    optim['generator']._accumulative_counts = 2
+    with pytest.raises(ValueError, match='accumulative_counts'):
+        accumulating.train_step(batch, optim)
+
+
+def test_nonfinite_extra_adv_step_is_skipped_or_raises(monkeypatch):
+    """A non-finite extra adversarial step: 'raise' names it; 'skip' applies the iteration's
+    own step, not the bad one, and restores the lifting head's and D's buffers."""
+    batch = make_batch(0)
+    calls = {'n': 0}
+    original = liftedcl_module.LiftedCL._generator_adv_loss
+
+    def nan_on_second_call(self, joints):
+        calls['n'] += 1
+        loss = original(self, joints)
+        return loss * float('nan') if calls['n'] == 2 else loss
+
+    monkeypatch.setattr(liftedcl_module.LiftedCL, '_generator_adv_loss', nan_on_second_call)
+    model = build(seed=4, adv_steps=2, nonfinite='skip', channels_last=False)
+    reference = build(seed=4, adv_steps=1, nonfinite='skip', channels_last=False)
+    log = model.train_step(batch, make_optim(model))
+    calls['n'] = -100  # the reference's calls never reach 2
+    reference.train_step(batch, make_optim(reference))
+    assert float(log['nonfinite_skipped']) == 1.0
+    for (key, a), b in zip(reference.state_dict().items(), model.state_dict().values()):
+        if key != 'nonfinite_skipped':
+            assert torch.equal(a, b), key
+    calls['n'] = 0
+    raising = build(seed=4, adv_steps=2)
+    with pytest.raises(FloatingPointError, match=r'loss_adv_g.*iteration 0'):
+        raising.train_step(batch, make_optim(raising))

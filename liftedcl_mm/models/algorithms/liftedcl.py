@@ -54,7 +54,9 @@ class LiftedCL(BaseSelfSupervisor):
        ``LSGAN(D(prior), real)`` and ``LSGAN(D(X.detach()), fake)``;
     3. encoder step, then D step, both with D as it was at the start of the iteration (as
        the authors' code), so a non-finite iteration can be skipped whole;
-    4. momentum update of the key encoder (MoCo does it at the start of the next
+    4. with ``adv_steps > 1``, further lifting-head and D steps on the batch's detached
+       backbone features (each with its own prior draw);
+    5. momentum update of the key encoder (MoCo does it at the start of the next
        iteration: same keys), then enqueue.
 
     Args:
@@ -87,6 +89,12 @@ class LiftedCL(BaseSelfSupervisor):
             the lifting head on detached features. Defaults to 1.0 (the authors').
         adv_backbone_warmup (int): Iterations over which that factor ramps up linearly from
             0 (the lifting head's own gradient is never ramped). Defaults to 0 (no ramp).
+        adv_steps (int): Lifting-head and D updates per iteration. The first is the
+            iteration's own (its gradient reaches the backbone); each further one runs the
+            lifting head on the batch's detached backbone features and steps only the
+            lifting head (generator optimiser; parameters without a gradient are left alone)
+            and then D, on a fresh prior draw. Both are small MLPs, so the adversarial game
+            gets more updates per backbone step at little cost. Defaults to 1 (the authors').
         channels_last (bool): Run the encoders in ``torch.channels_last`` memory format
             (~17% faster ResNet-50 steps on CPU; checkpoints unaffected). Defaults to True.
         nonfinite (str): On a non-finite loss, ``'raise'`` ``FloatingPointError`` naming
@@ -116,6 +124,7 @@ class LiftedCL(BaseSelfSupervisor):
                  lifting_grad_clip: Optional[float] = None,
                  adv_backbone_grad: float = 1.0,
                  adv_backbone_warmup: int = 0,
+                 adv_steps: int = 1,
                  channels_last: bool = True,
                  nonfinite: str = 'raise',
                  pretrained: Optional[str] = None,
@@ -169,6 +178,10 @@ class LiftedCL(BaseSelfSupervisor):
             raise ValueError(f'adv_backbone_warmup must be an integer >= 0, got '
                              f'{adv_backbone_warmup!r}')
         self.adv_backbone_warmup = int(adv_backbone_warmup)
+        if (not isinstance(adv_steps, (int, np.integer)) or isinstance(adv_steps, bool)
+                or adv_steps < 1):
+            raise ValueError(f'adv_steps must be an integer >= 1, got {adv_steps!r}')
+        self.adv_steps = int(adv_steps) if self.use_adv else 1
         # before the key encoder copies the query encoder, so both use the same layout
         for module in (self.backbone, self.equiv_neck) if self.channels_last else ():
             if module is not None:
@@ -223,6 +236,8 @@ class LiftedCL(BaseSelfSupervisor):
         if self.use_adv:
             state['joints'] = self.lifting_head(
                 [_scale_grad(feats[-1], self._adv_grad_factor())])
+            if self.adv_steps > 1:
+                state['adv_feats'] = feats[-1].detach()
         if contrastive:
             self.encoder_k.start(self._query_encoder())
             keys = self.encoder_k.encode(self._to_memory_format(inputs[1]), self._key_heads)
@@ -245,12 +260,16 @@ class LiftedCL(BaseSelfSupervisor):
             state['key_equiv'] = keys['equiv'].float().mean(dim=(2, 3))
             state['num_invalid_pairs'] = (~valid).sum()
         if self.use_adv:
-            # D's parameters enter as constants: this term moves only the encoder.
-            disc = _unwrap(self.discriminator)
-            score = torch.func.functional_call(
-                disc, {n: p.detach() for n, p in disc.named_parameters()}, (state['joints'], ))
-            losses['loss_adv_g'] = self.loss_adv(score, True)
+            losses['loss_adv_g'] = self._generator_adv_loss(state['joints'])
         return losses, state
+
+    def _generator_adv_loss(self, joints: torch.Tensor) -> torch.Tensor:
+        """``loss_adv(D(joints), real)`` with D's parameters as constants: it moves only
+        the encoder. ``joints``: (N, J, 3)."""
+        disc = _unwrap(self.discriminator)
+        score = torch.func.functional_call(
+            disc, {n: p.detach() for n, p in disc.named_parameters()}, (joints, ))
+        return self.loss_adv(score, True)
 
     def _adv_grad_factor(self) -> float:
         """``adv_backbone_grad``, ramped up linearly over the first ``adv_backbone_warmup``
@@ -279,13 +298,15 @@ class LiftedCL(BaseSelfSupervisor):
         return (images.contiguous(memory_format=torch.channels_last)
                 if self.channels_last else images)
 
-    def _discriminator_losses(self, joints: torch.Tensor, step: int) -> Dict[str, torch.Tensor]:
+    def _discriminator_losses(self, joints: torch.Tensor,
+                              real: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """D's LSGAN terms and accuracy on prior ``real`` and lifted ``joints`` (N, J, 3)."""
         group = getattr(_unwrap(self.discriminator), 'minibatch_std_group', 0)
         if group and joints.shape[0] % group:
             raise ValueError(f'discriminator.minibatch_std_group ({group}) must divide the '
                              f'batch size ({joints.shape[0]}): real and fake skeletons must '
                              'not share a group')
-        real = self.prior_bank.draw(joints.shape[0], step, joints.device).to(joints.dtype)
+        real = real.to(device=joints.device, dtype=joints.dtype)
         # Real and fake in one pass (D has no batch-coupled layers): one DDP forward per backward
         scores = self.discriminator(torch.cat([real, joints.detach()], dim=0))
         score_real, score_fake = scores[:joints.shape[0]], scores[joints.shape[0]:]
@@ -303,6 +324,33 @@ class LiftedCL(BaseSelfSupervisor):
                 (V,) metainfo (needed by ``loss_equiv``).
         """
         return self._forward_encoder(inputs, data_samples)[0]
+
+    def _extra_adv_steps(self, feats: Optional[torch.Tensor], reals: Tuple[torch.Tensor],
+                         gen_wrapper, disc_wrapper, step: int) -> None:
+        """``adv_steps - 1`` lifting-head then D steps on the detached backbone ``feats``
+        (N, C, H, W), one per prior draw in ``reals`` (each (N, J, 3)).
+
+        Only the lifting head has a gradient in the generator step, and the optimisers skip
+        parameters without one, so the backbone and the necks stay as the iteration's own
+        step left them. A non-finite step raises, or in ``'skip'`` mode is not applied,
+        ends the extra steps, restores the lifting head's and D's buffers and counts in
+        ``nonfinite_skipped``.
+        """
+        for real in reals:
+            snapshot = self.guard.snapshot([self.lifting_head, self.discriminator])
+            with gen_wrapper.optim_context(self.lifting_head):
+                joints = self.lifting_head([feats])
+                loss_g = self._generator_adv_loss(joints)
+            with disc_wrapper.optim_context(self.discriminator):
+                d_losses = self._discriminator_losses(joints, real)
+            checked = dict(loss_adv_g=loss_g, loss_d_real=d_losses['loss_d_real'],
+                           loss_d_fake=d_losses['loss_d_fake'])
+            if self.guard.check(checked, step):
+                snapshot.restore()
+                self.nonfinite_skipped += 1
+                return
+            self._encoder_update(gen_wrapper, loss_g)
+            disc_wrapper.update_params(d_losses['loss_d_real'] + d_losses['loss_d_fake'])
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
@@ -325,6 +373,10 @@ class LiftedCL(BaseSelfSupervisor):
             raise KeyError('loss_adv is on but optim_wrapper has no "discriminator" entry')
         gen_wrapper = optim_wrapper['generator']
         disc_wrapper = optim_wrapper['discriminator'] if self.use_adv else None
+        if self.adv_steps > 1 and any(getattr(w, '_accumulative_counts', 1) != 1
+                                      for w in (gen_wrapper, disc_wrapper)):
+            # an extra step would only accumulate, and then step the whole encoder
+            raise ValueError('model.adv_steps > 1 needs optim_wrapper accumulative_counts=1')
         step = int(self.num_steps)
         # Taken before the forward pass, which updates BN statistics.
         snapshot = self.guard.snapshot([self.backbone, self.neck, self.equiv_neck,
@@ -333,10 +385,12 @@ class LiftedCL(BaseSelfSupervisor):
         with gen_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
             losses, state = self._forward_encoder(data['inputs'], data['data_samples'])
-        d_losses = dict()
+        d_losses, reals = dict(), None
         if self.use_adv:
+            num = state['joints'].shape[0]
+            reals = [self.prior_bank.draw(num, step, substep=i) for i in range(self.adv_steps)]
             with disc_wrapper.optim_context(self.discriminator):
-                d_losses = self._discriminator_losses(state['joints'], step)
+                d_losses = self._discriminator_losses(state['joints'], reals[0])
         total = sum(losses.values())
 
         checked = {k: v for k, v in dict(losses, **d_losses).items() if k.startswith('loss')}
@@ -347,6 +401,8 @@ class LiftedCL(BaseSelfSupervisor):
             self._encoder_update(gen_wrapper, total)
             if self.use_adv:
                 disc_wrapper.update_params(d_losses['loss_d_real'] + d_losses['loss_d_fake'])
+                self._extra_adv_steps(state.get('adv_feats'), reals[1:], gen_wrapper,
+                                      disc_wrapper, step)
             with torch.no_grad():
                 if self.encoder_k is not None:
                     self.encoder_k.update_parameters(self._query_encoder())

@@ -55,14 +55,22 @@ class PriorBank(nn.Module):
     def num_joints(self) -> int:
         return self.skeletons.shape[1]
 
-    def draw(self, num: int, step: int, device: Optional[torch.device] = None) -> torch.Tensor:
+    def draw(self, num: int, step: int, device: Optional[torch.device] = None,
+             substep: int = 0) -> torch.Tensor:
         """``num`` skeletons for iteration ``step`` (deterministic, rank-dependent).
+
+        Args:
+            substep (int): Index of the draw within the iteration (LiftedCL's extra
+                adversarial steps); 0 is the iteration's own draw.
 
         Returns:
             torch.Tensor: (num, J, 3) float32 on ``device`` (default: the bank's).
         """
+        seed = (self.seed * 1_000_003 + int(step)) * 1009 + get_rank()
+        if substep:  # substep 0 keeps the single-draw seeds; torch seeds only use 32 bits
+            seed = int(np.random.SeedSequence([seed, int(substep)]).generate_state(1)[0])
         gen = torch.Generator()
-        gen.manual_seed((self.seed * 1_000_003 + int(step)) * 1009 + get_rank())
+        gen.manual_seed(seed)
         index = torch.randint(self.skeletons.shape[0], (int(num), ), generator=gen)
         out = self.skeletons[index.to(self.skeletons.device)]
         return out if device is None else out.to(device)
