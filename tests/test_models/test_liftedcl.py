@@ -717,11 +717,14 @@ def test_adv_backbone_grad_scales_only_what_reaches_the_backbone():
         build(adv_backbone_warmup=-1)
 
 
-def test_adv_steps_add_lifting_head_and_discriminator_steps_on_detached_features():
-    """adv_steps=3 == adv_steps=1 followed by two plain SGD steps of the lifting head (on the
-    iteration's backbone features, through D as it then is) and of D, each on the prior's
-    draw of that sub-step, computed here with copies of the modules; the backbone, necks,
-    key encoder and queues are those of adv_steps=1, weight decay included."""
+@pytest.mark.parametrize('lifting_steps,disc_steps', [(3, 3), (3, 1), (1, 2)])
+def test_extra_steps_train_lifting_head_and_discriminator_on_detached_features(
+        lifting_steps, disc_steps):
+    """lifting_steps=L, disc_steps=D == one step each, then sub-steps i = 1, 2, ... computed
+    here with copies of the modules and plain SGD: the lifting head on the iteration's
+    backbone features through D as it then is (i < L), then D on those joints and the
+    prior's draw (0, i) (i < D). The backbone, necks, key encoder and queues are those of
+    a single step, weight decay included."""
     lr, wd = 0.05, 1e-3
     batch = make_batch(0)
 
@@ -731,68 +734,84 @@ def test_adv_steps_add_lifting_head_and_discriminator_steps_on_detached_features
         return OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
             type='GeneratorDiscriminatorOptimWrapperConstructor', optim_wrapper_cfg=cfg))(model)
 
-    one, three = build(seed=3, channels_last=False), build(seed=3, channels_last=False,
-                                                           adv_steps=3)
+    one = build(seed=3, channels_last=False)
+    more = build(seed=3, channels_last=False, lifting_steps=lifting_steps, disc_steps=disc_steps)
     backbone = copy.deepcopy(one.backbone)  # the features of the extra steps: before the step
     im_q = one.data_preprocessor(copy.deepcopy(batch), True)['inputs'][0]
     with torch.no_grad():
         feats = backbone(im_q)[-1]
-    log_one, log_three = one.train_step(batch, sgd(one)), three.train_step(batch, sgd(three))
+    log_one, log_more = one.train_step(batch, sgd(one)), more.train_step(batch, sgd(more))
     for key in ('loss', 'loss_d_real', 'loss_d_fake', 'd_acc'):  # the iteration's own terms
-        assert torch.equal(log_one[key], log_three[key]), key
+        assert torch.equal(log_one[key], log_more[key]), key
     for part in ('backbone', 'neck', 'equiv_neck', 'encoder_k', 'queue_inv', 'queue_equiv'):
         for (name, a), b in zip(getattr(one, part).state_dict().items(),
-                                getattr(three, part).state_dict().values()):
+                                getattr(more, part).state_dict().values()):
             assert torch.equal(a, b), f'{part}.{name}'
 
     head, disc = copy.deepcopy(one.lifting_head), copy.deepcopy(one.discriminator)
-    for sub in (1, 2):
+    for sub in range(1, max(lifting_steps, disc_steps)):
         joints = head([feats])
-        loss_g = 0.5 * ((disc(joints) - 1)**2).mean()  # LSGAN, lambda2 = 0.5
-        grads = torch.autograd.grad(loss_g, list(head.parameters()))
-        with torch.no_grad():
-            for p, g in zip(head.parameters(), grads):
-                p -= lr * (g + wd * p)
-        real = one.prior_bank.draw(N, 0, substep=sub)
-        loss_d = ((disc(real) - 1)**2).mean() + (disc(joints.detach())**2).mean()
-        grads = torch.autograd.grad(loss_d, list(disc.parameters()))
-        with torch.no_grad():
-            for p, g in zip(disc.parameters(), grads):
-                p -= lr * g
-    for expected, got in ((head, three.lifting_head), (disc, three.discriminator)):
+        if sub < lifting_steps:
+            loss_g = 0.5 * ((disc(joints) - 1)**2).mean()  # LSGAN, lambda2 = 0.5
+            grads = torch.autograd.grad(loss_g, list(head.parameters()))
+            with torch.no_grad():
+                for p, g in zip(head.parameters(), grads):
+                    p -= lr * (g + wd * p)
+        if sub < disc_steps:
+            real = one.prior_bank.draw(N, 0, substep=sub)
+            loss_d = ((disc(real) - 1)**2).mean() + (disc(joints.detach())**2).mean()
+            grads = torch.autograd.grad(loss_d, list(disc.parameters()))
+            with torch.no_grad():
+                for p, g in zip(disc.parameters(), grads):
+                    p -= lr * g
+    for part, expected, stepped in (('lifting_head', head, lifting_steps > 1),
+                                    ('discriminator', disc, disc_steps > 1)):
+        got = getattr(more, part)
         for (name, a), b in zip(expected.state_dict().items(), got.state_dict().values()):
-            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
-    assert not torch.equal(next(three.discriminator.parameters()),
-                           next(one.discriminator.parameters()))
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=f'{part}.{name}')
+        # a part without extra steps is the single step's, to the bit
+        assert stepped != torch.equal(next(got.parameters()),
+                                      next(getattr(one, part).parameters())), part
+
+
+def test_extra_step_options_are_checked_and_draws_are_distinct():
     # the sub-steps' prior draws differ from each other; sub-step 0 is the single-step draw
-    draws = [one.prior_bank.draw(N, 7, substep=i) for i in range(3)]
+    bank = build().prior_bank
+    draws = [bank.draw(N, 7, substep=i) for i in range(3)]
     assert not torch.equal(draws[0], draws[1]) and not torch.equal(draws[1], draws[2])
-    assert torch.equal(draws[0], one.prior_bank.draw(N, 7))
-    for bad in (0, 1.5, True):
-        with pytest.raises(ValueError, match='adv_steps'):
-            build(adv_steps=bad)
-    accumulating = build(adv_steps=2)
+    assert torch.equal(draws[0], bank.draw(N, 7))
+    for name in ('lifting_steps', 'disc_steps'):
+        for bad in (0, 1.5, True):
+            with pytest.raises(ValueError, match=name):
+                build(**{name: bad})
+    accumulating = build(lifting_steps=2)
     optim = make_optim(accumulating)
     optim['generator']._accumulative_counts = 2
     with pytest.raises(ValueError, match='accumulative_counts'):
-        accumulating.train_step(batch, optim)
+        accumulating.train_step(make_batch(0), optim)
 
 
-def test_nonfinite_extra_adv_step_is_skipped_or_raises(monkeypatch):
+@pytest.mark.parametrize('lifting_steps,disc_steps', [(2, 1), (1, 2)])
+def test_nonfinite_extra_adv_step_is_skipped_or_raises(monkeypatch, lifting_steps, disc_steps):
     """A non-finite extra adversarial step: 'raise' names it; 'skip' applies the iteration's
     own step, not the bad one, and restores the lifting head's and D's buffers."""
     batch = make_batch(0)
     calls = {'n': 0}
-    original = liftedcl_module.LiftedCL._generator_adv_loss
+    target = '_generator_adv_loss' if lifting_steps > 1 else '_discriminator_losses'
+    original = getattr(liftedcl_module.LiftedCL, target)
 
-    def nan_on_second_call(self, joints):
+    def nan_on_second_call(self, *args):
         calls['n'] += 1
-        loss = original(self, joints)
-        return loss * float('nan') if calls['n'] == 2 else loss
+        out = original(self, *args)
+        if calls['n'] != 2:
+            return out
+        return (out * float('nan') if isinstance(out, torch.Tensor)
+                else {k: v * float('nan') for k, v in out.items()})
 
-    monkeypatch.setattr(liftedcl_module.LiftedCL, '_generator_adv_loss', nan_on_second_call)
-    model = build(seed=4, adv_steps=2, nonfinite='skip', channels_last=False)
-    reference = build(seed=4, adv_steps=1, nonfinite='skip', channels_last=False)
+    monkeypatch.setattr(liftedcl_module.LiftedCL, target, nan_on_second_call)
+    extra = dict(lifting_steps=lifting_steps, disc_steps=disc_steps)
+    model = build(seed=4, nonfinite='skip', channels_last=False, **extra)
+    reference = build(seed=4, nonfinite='skip', channels_last=False)
     log = model.train_step(batch, make_optim(model))
     calls['n'] = -100  # the reference's calls never reach 2
     reference.train_step(batch, make_optim(reference))
@@ -801,6 +820,6 @@ def test_nonfinite_extra_adv_step_is_skipped_or_raises(monkeypatch):
         if key != 'nonfinite_skipped':
             assert torch.equal(a, b), key
     calls['n'] = 0
-    raising = build(seed=4, adv_steps=2)
-    with pytest.raises(FloatingPointError, match=r'loss_adv_g.*iteration 0'):
+    raising = build(seed=4, **extra)
+    with pytest.raises(FloatingPointError, match=r'loss_(adv_g|d_real).*iteration 0'):
         raising.train_step(batch, make_optim(raising))

@@ -54,8 +54,8 @@ class LiftedCL(BaseSelfSupervisor):
        ``LSGAN(D(prior), real)`` and ``LSGAN(D(X.detach()), fake)``;
     3. encoder step, then D step, both with D as it was at the start of the iteration (as
        the authors' code), so a non-finite iteration can be skipped whole;
-    4. with ``adv_steps > 1``, further lifting-head and D steps on the batch's detached
-       backbone features (each with its own prior draw);
+    4. with ``lifting_steps`` or ``disc_steps`` > 1, further lifting-head and/or D steps on
+       the batch's detached backbone features (each D step with its own prior draw);
     5. momentum update of the key encoder (MoCo does it at the start of the next
        iteration: same keys), then enqueue.
 
@@ -89,12 +89,15 @@ class LiftedCL(BaseSelfSupervisor):
             the lifting head on detached features. Defaults to 1.0 (the authors').
         adv_backbone_warmup (int): Iterations over which that factor ramps up linearly from
             0 (the lifting head's own gradient is never ramped). Defaults to 0 (no ramp).
-        adv_steps (int): Lifting-head and D updates per iteration. The first is the
+        lifting_steps (int): Lifting-head updates per iteration. The first is the
             iteration's own (its gradient reaches the backbone); each further one runs the
-            lifting head on the batch's detached backbone features and steps only the
-            lifting head (generator optimiser; parameters without a gradient are left alone)
-            and then D, on a fresh prior draw. Both are small MLPs, so the adversarial game
-            gets more updates per backbone step at little cost. Defaults to 1 (the authors').
+            lifting head on the batch's detached backbone features and steps only it (the
+            generator optimiser leaves parameters without a gradient alone). The head is a
+            small MLP: the generator side of the game gets more updates per backbone step at
+            little cost. Defaults to 1 (the authors').
+        disc_steps (int): D updates per iteration, each further one on the lifting head's
+            current output for the batch and a fresh prior draw. Defaults to 1 (the
+            authors').
         channels_last (bool): Run the encoders in ``torch.channels_last`` memory format
             (~17% faster ResNet-50 steps on CPU; checkpoints unaffected). Defaults to True.
         nonfinite (str): On a non-finite loss, ``'raise'`` ``FloatingPointError`` naming
@@ -124,7 +127,8 @@ class LiftedCL(BaseSelfSupervisor):
                  lifting_grad_clip: Optional[float] = None,
                  adv_backbone_grad: float = 1.0,
                  adv_backbone_warmup: int = 0,
-                 adv_steps: int = 1,
+                 lifting_steps: int = 1,
+                 disc_steps: int = 1,
                  channels_last: bool = True,
                  nonfinite: str = 'raise',
                  pretrained: Optional[str] = None,
@@ -178,10 +182,12 @@ class LiftedCL(BaseSelfSupervisor):
             raise ValueError(f'adv_backbone_warmup must be an integer >= 0, got '
                              f'{adv_backbone_warmup!r}')
         self.adv_backbone_warmup = int(adv_backbone_warmup)
-        if (not isinstance(adv_steps, (int, np.integer)) or isinstance(adv_steps, bool)
-                or adv_steps < 1):
-            raise ValueError(f'adv_steps must be an integer >= 1, got {adv_steps!r}')
-        self.adv_steps = int(adv_steps) if self.use_adv else 1
+        for name, value in (('lifting_steps', lifting_steps), ('disc_steps', disc_steps)):
+            if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+                    or value < 1):
+                raise ValueError(f'model.{name} must be an integer >= 1, got {value!r}')
+        self.lifting_steps, self.disc_steps = ((int(lifting_steps), int(disc_steps))
+                                               if self.use_adv else (1, 1))
         # before the key encoder copies the query encoder, so both use the same layout
         for module in (self.backbone, self.equiv_neck) if self.channels_last else ():
             if module is not None:
@@ -236,7 +242,7 @@ class LiftedCL(BaseSelfSupervisor):
         if self.use_adv:
             state['joints'] = self.lifting_head(
                 [_scale_grad(feats[-1], self._adv_grad_factor())])
-            if self.adv_steps > 1:
+            if max(self.lifting_steps, self.disc_steps) > 1:
                 state['adv_feats'] = feats[-1].detach()
         if contrastive:
             self.encoder_k.start(self._query_encoder())
@@ -325,32 +331,40 @@ class LiftedCL(BaseSelfSupervisor):
         """
         return self._forward_encoder(inputs, data_samples)[0]
 
-    def _extra_adv_steps(self, feats: Optional[torch.Tensor], reals: Tuple[torch.Tensor],
-                         gen_wrapper, disc_wrapper, step: int) -> None:
-        """``adv_steps - 1`` lifting-head then D steps on the detached backbone ``feats``
-        (N, C, H, W), one per prior draw in ``reals`` (each (N, J, 3)).
+    def _extra_adv_steps(self, feats: torch.Tensor, gen_wrapper, disc_wrapper,
+                         step: int) -> None:
+        """The iteration's further lifting-head and D steps on the detached backbone
+        ``feats`` (N, C, H, W): sub-step ``i`` steps the lifting head if
+        ``i < lifting_steps`` (only it has a gradient, so the backbone and the necks stay as
+        the iteration's own step left them), then D if ``i < disc_steps``, on the prior's
+        draw ``(step, i)`` and the lifted joints from before the head's step.
 
-        Only the lifting head has a gradient in the generator step, and the optimisers skip
-        parameters without one, so the backbone and the necks stay as the iteration's own
-        step left them. A non-finite step raises, or in ``'skip'`` mode is not applied,
-        ends the extra steps, restores the lifting head's and D's buffers and counts in
+        A non-finite sub-step raises, or in ``'skip'`` mode is not applied, ends the extra
+        steps, restores the lifting head's and D's buffers and counts in
         ``nonfinite_skipped``.
         """
-        for real in reals:
+        for sub in range(1, max(self.lifting_steps, self.disc_steps)):
+            train_g, train_d = sub < self.lifting_steps, sub < self.disc_steps
             snapshot = self.guard.snapshot([self.lifting_head, self.discriminator])
-            with gen_wrapper.optim_context(self.lifting_head):
+            checked = dict()
+            with gen_wrapper.optim_context(self.lifting_head), torch.set_grad_enabled(train_g):
                 joints = self.lifting_head([feats])
-                loss_g = self._generator_adv_loss(joints)
-            with disc_wrapper.optim_context(self.discriminator):
-                d_losses = self._discriminator_losses(joints, real)
-            checked = dict(loss_adv_g=loss_g, loss_d_real=d_losses['loss_d_real'],
-                           loss_d_fake=d_losses['loss_d_fake'])
+                if train_g:
+                    checked['loss_adv_g'] = self._generator_adv_loss(joints)
+            if train_d:
+                real = self.prior_bank.draw(joints.shape[0], step, substep=sub)
+                with disc_wrapper.optim_context(self.discriminator):
+                    d_losses = self._discriminator_losses(joints, real)
+                checked.update(loss_d_real=d_losses['loss_d_real'],
+                               loss_d_fake=d_losses['loss_d_fake'])
             if self.guard.check(checked, step):
                 snapshot.restore()
                 self.nonfinite_skipped += 1
                 return
-            self._encoder_update(gen_wrapper, loss_g)
-            disc_wrapper.update_params(d_losses['loss_d_real'] + d_losses['loss_d_fake'])
+            if train_g:
+                self._encoder_update(gen_wrapper, checked['loss_adv_g'])
+            if train_d:
+                disc_wrapper.update_params(checked['loss_d_real'] + checked['loss_d_fake'])
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapperDict) -> Dict[str, torch.Tensor]:
@@ -373,10 +387,11 @@ class LiftedCL(BaseSelfSupervisor):
             raise KeyError('loss_adv is on but optim_wrapper has no "discriminator" entry')
         gen_wrapper = optim_wrapper['generator']
         disc_wrapper = optim_wrapper['discriminator'] if self.use_adv else None
-        if self.adv_steps > 1 and any(getattr(w, '_accumulative_counts', 1) != 1
-                                      for w in (gen_wrapper, disc_wrapper)):
+        if max(self.lifting_steps, self.disc_steps) > 1 and any(
+                getattr(w, '_accumulative_counts', 1) != 1 for w in (gen_wrapper, disc_wrapper)):
             # an extra step would only accumulate, and then step the whole encoder
-            raise ValueError('model.adv_steps > 1 needs optim_wrapper accumulative_counts=1')
+            raise ValueError('model.lifting_steps / disc_steps > 1 need optim_wrapper '
+                             'accumulative_counts=1')
         step = int(self.num_steps)
         # Taken before the forward pass, which updates BN statistics.
         snapshot = self.guard.snapshot([self.backbone, self.neck, self.equiv_neck,
@@ -385,12 +400,11 @@ class LiftedCL(BaseSelfSupervisor):
         with gen_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
             losses, state = self._forward_encoder(data['inputs'], data['data_samples'])
-        d_losses, reals = dict(), None
+        d_losses = dict()
         if self.use_adv:
-            num = state['joints'].shape[0]
-            reals = [self.prior_bank.draw(num, step, substep=i) for i in range(self.adv_steps)]
+            real = self.prior_bank.draw(state['joints'].shape[0], step)
             with disc_wrapper.optim_context(self.discriminator):
-                d_losses = self._discriminator_losses(state['joints'], reals[0])
+                d_losses = self._discriminator_losses(state['joints'], real)
         total = sum(losses.values())
 
         checked = {k: v for k, v in dict(losses, **d_losses).items() if k.startswith('loss')}
@@ -401,8 +415,8 @@ class LiftedCL(BaseSelfSupervisor):
             self._encoder_update(gen_wrapper, total)
             if self.use_adv:
                 disc_wrapper.update_params(d_losses['loss_d_real'] + d_losses['loss_d_fake'])
-                self._extra_adv_steps(state.get('adv_feats'), reals[1:], gen_wrapper,
-                                      disc_wrapper, step)
+                if 'adv_feats' in state:
+                    self._extra_adv_steps(state['adv_feats'], gen_wrapper, disc_wrapper, step)
             with torch.no_grad():
                 if self.encoder_k is not None:
                     self.encoder_k.update_parameters(self._query_encoder())
