@@ -63,6 +63,8 @@ _SUBTREE = _subtree_masks()
 # One change each to the configured optimisation. Keys: d_lr / g_lr (factors), g_cosine
 # (the generator's cosine decay; the configs decay G and keep D constant), d_cosine (decay D's
 # lr the same way), adv (factor of loss_adv's weight), d_every (a D step every n iterations),
+# g_steps (generator steps per iteration on the same inputs, the extra ones after D's step, as
+# LiftedCL(lifting_steps) does),
 # adam (Adam for both sides with the given lr, betas (0.5, 0.999), the usual GAN choice), r1
 # (weight gamma of the R1 penalty gamma / 2 * |grad_x D(real)|^2 on the discriminator,
 # Mescheder et al. 2018), discriminator (overrides of the discriminator's config),
@@ -133,12 +135,13 @@ VARIANTS = {
            ('stable_yaw_floor_0.5_noise_1.0_d_cosine', dict(
                canonical_yaw=True, std_floor=0.5, input_noise=1.0, opt=dict(d_cosine=True))),
        )},
-    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py), and with the
-    # generator's clip at 1.0 instead of 0.3
+    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py) with one generator
+    # step per iteration, with (d)'s three, and with the generator's clip at 1.0 instead of 0.3
     **{name: dict(lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=clip, d_cosine=True,
-                  discriminator=dict(standardize=True, std_floor=0.5, input_noise=0.5,
-                                     canonical_yaw=True))
-       for name, clip in (('balanced', 0.3), ('balanced_g_clip_1.0', 1.0))},
+                  g_steps=g_steps, discriminator=dict(standardize=True, std_floor=0.5,
+                                                      input_noise=0.5, canonical_yaw=True))
+       for name, clip, g_steps in (('balanced', 0.3, 1), ('balanced_g_steps_3', 0.3, 3),
+                                   ('balanced_g_clip_1.0', 1.0, 1))},
     'mbstd_4': dict(discriminator=dict(minibatch_std_group=4)),
     'mbstd_4_r1_1': dict(discriminator=dict(minibatch_std_group=4), r1=1.0),
     'standardize_mbstd_4': dict(discriminator=dict(standardize=True, minibatch_std_group=4)),
@@ -321,6 +324,8 @@ def run(cfg, inputs: dict, variant: dict, seed: int, iters: int, batch: int) -> 
             loss_d = loss_d + variant['r1'] / 2 * grad.pow(2).flatten(1).sum(1).mean()
         if step % d_every == 0:
             _step(opt_d, loss_d, disc.parameters(), clip)
+        for _ in range(variant.get('g_steps', 1) - 1):
+            _step(opt_g, loss_adv(disc(gen(x)), True), gen.parameters(), variant.get('g_clip'))
         if sched_d is not None:
             sched_d.step()
         rows.append(dict(loss_g=loss_g.item(), loss_d=loss_d.item(), d_acc=d_acc.item()))
