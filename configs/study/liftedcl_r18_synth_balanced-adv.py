@@ -13,17 +13,12 @@
 # - 1% of the adversarial gradient reaches the backbone: at initialisation it is ~30-60x the
 #   contrastive gradients there (tools/analysis/grad_norms.py: 208-345 against 5-8), and with
 #   100% or 10% of it the invariant loss stays near chance (contrastive learning stalls); with
-#   1% it learns like arm (c);
-# - three lifting-head steps per iteration (the two extra ones on the batch's detached backbone
-#   features, so the backbone's step is unchanged): with one, the game had not converged within
-#   1000 iterations (73-79% plausible); three D steps as well let D win (0.97 accuracy).
+#   1% it learns like arm (c).
 # The authors' adversarial setting is arm (d0), liftedcl_r18_synth.py.
 _base_ = ['./liftedcl_r18_synth_stable-adv.py']
 model = dict(
     lifting_grad_clip=0.3,
     adv_backbone_grad=0.01,
-    lifting_steps=3,
     discriminator=dict(canonical_yaw=True, std_floor=0.5, input_noise=0.5))
 param_scheduler = dict(
     discriminator=[dict(type='CosineAnnealingLR', by_epoch=False, begin=0)])
-custom_hooks = [dict(type='InputNoiseDecayHook')]

@@ -135,8 +135,8 @@ VARIANTS = {
            ('stable_yaw_floor_0.5_noise_1.0_d_cosine', dict(
                canonical_yaw=True, std_floor=0.5, input_noise=1.0, opt=dict(d_cosine=True))),
        )},
-    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py) with one generator
-    # step per iteration, with (d)'s three, and with the generator's clip at 1.0 instead of 0.3
+    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py), that with three
+    # generator steps per iteration, and with the generator's clip at 1.0 instead of 0.3
     **{name: dict(lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=clip, d_cosine=True,
                   g_steps=g_steps, discriminator=dict(standardize=True, std_floor=0.5,
                                                       input_noise=0.5, canonical_yaw=True))
