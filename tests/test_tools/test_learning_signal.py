@@ -1,6 +1,7 @@
 import json
 import os.path as osp
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -108,6 +109,16 @@ def test_ridge_path_matches_the_normal_equations(n):
         np.testing.assert_allclose(w, direct, atol=1e-10)
 
 
+def test_resize_views_gives_square_training_views():
+    images = np.random.default_rng(0).integers(0, 256, (3, 128, 96, 3), dtype=np.uint8)
+    views = tool.resize_views(images, 64)
+    assert views.shape == (3, 64, 64, 3) and views.dtype == np.uint8
+    # a flat crop stays flat; area interpolation keeps the mean
+    flat = np.full((1, 128, 96, 3), 77, np.uint8)
+    assert (tool.resize_views(flat, 64) == 77).all()
+    assert abs(float(views.mean()) - float(images.mean())) < 1.0
+
+
 def test_bn_recalibration_estimates_the_probe_images_statistics():
     import torch
     torch.manual_seed(0)
@@ -136,7 +147,12 @@ def test_bn_recalibration_estimates_the_probe_images_statistics():
 @pytest.mark.slow
 def test_quick_run_writes_every_output(tmp_path):
     out = tmp_path / 'ls'
-    assert tool.main(['--out', str(out), '--quick']) == 0
+    with mock.patch.object(tool, 'encode', wraps=tool.encode) as encode:
+        assert tool.main(['--out', str(out), '--quick']) == 0
+    # the lifting head's health is scored on the training views' size (64x64), the probes on
+    # the 128x96 crops
+    sizes = {call.args[1].shape[1:3] for call in encode.call_args_list}
+    assert sizes == {tool.PROBE_SIZE, (64, 64)}
     for name in ('results.json', 'results.md', 'probes.png', 'curves.png',
                  'lifted_skeletons.png'):
         assert osp.getsize(out / name) > 0
@@ -163,6 +179,7 @@ def test_quick_run_writes_every_output(tmp_path):
             assert {'d_acc_last_fifth', 'plausible_share', 'lifting_pa_mpjpe',
                     'mean_prior_pa_mpjpe'} <= set(r['health'])
             assert 0 <= r['health']['plausible_share'] <= 1
+            assert 0 <= r['health']['plausible_share_probe_size'] <= 1
             assert 0 <= r['health']['lifted_plausible_up_to_mirror'] <= 1
         # the MMPose fine-tuning arm ran from every init (random init included)
         assert {'coco/AP', 'pck0.05/PCK', 'pck0.2/PCK'} <= set(r['finetune'])

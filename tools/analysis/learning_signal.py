@@ -17,7 +17,11 @@ MMEngine's ``Runner`` (the configs' own code path), then
 
 - health: invariant top-1 (%) against chance ``100 / (K + 1)``, the loss against ``ln(K + 1)``,
   discriminator accuracy, the share of lifted skeletons passing ``skeleton.stats.plausible``,
-  PA-MPJPE of the lifting head against the truth next to the prior's mean pose;
+  PA-MPJPE of the lifting head against the truth next to the prior's mean pose. The lifting
+  head is scored on the val crops resized to the config's training views (``view_scale``, 64x64:
+  a full crop is one of the views RandomResizedCrop can draw), with BN as trained; at the
+  probes' 128x96 its input maps are 4x3 instead of 2x2, a shift that moved plausibility by up to
+  60 points either way (``plausible_share_probe_size`` keeps that number);
 - probes on frozen features: the backbone's last map of every crop (128x96), average-pooled to a
   4x3 grid so that position survives, standardised, closed-form ridge for the 17 COCO keypoints
   in crop coordinates (PCK@0.1 of the crop height, labelled points only) and the root-relative
@@ -171,6 +175,12 @@ def encode(model, images: np.ndarray, batch: int = 64):
             lifted.append(model.lifting_head(maps).cpu())
     return (torch.cat(feats).double().numpy(),
             torch.cat(lifted).double().numpy() if lifted else None)
+
+
+def resize_views(images: np.ndarray, size: int) -> np.ndarray:
+    """Crops ``(N, H, W, 3)`` resized to the square training views ``(N, size, size, 3)``."""
+    return np.stack([cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+                     for img in images])
 
 
 @torch.no_grad()
@@ -378,7 +388,10 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
     # inference only from here: every core (training kept one thread, see main)
     torch.set_num_threads(args.probe_threads)
     f_train, _ = encode(model, train['images'])
-    f_val, lifted = encode(model, val['images'])
+    f_val, lifted_probe_size = encode(model, val['images'])
+    # the lifting head scored on inputs like its training views, BN as trained
+    lifted = (None if lifted_probe_size is None else
+              encode(model, resize_views(val['images'], int(cfg.view_scale)))[1])
     result = dict(arm=arm, seed=seed, config=config, iters=cfg.train_cfg.max_iters if trained
                   else 0, train_s=round(train_s, 1), curves=recorder.rows,
                   probe=probe(train, val, f_train, f_val))
@@ -405,6 +418,8 @@ def run_arm(arm: str, seed: int, args, train: dict, val: dict) -> dict:
         parts = plausibility_breakdown(lifted, prior)
         health['plausible_share'] = parts.pop('plausible')
         health.update({f'lifted_{k}': v for k, v in parts.items()})
+        health['plausible_share_probe_size'] = float(
+            plausibility_breakdown(lifted_probe_size, prior)['plausible'])
         health['lifting_pa_mpjpe'] = float(procrustes_mpjpe(lifted, val['joints']).mean() * 1000)
         mean_prior = np.broadcast_to(procrustes_mean(prior), val['joints'].shape)
         health['mean_prior_pa_mpjpe'] = float(
