@@ -130,7 +130,8 @@ def test_bn_recalibration_estimates_the_probe_images_statistics():
     model.data_preprocessor.mean = torch.tensor([100.0, 110.0, 120.0])
     model.data_preprocessor.std = torch.tensor([50.0, 55.0, 60.0])
     images = np.random.default_rng(0).integers(0, 256, (48, 8, 6, 3), dtype=np.uint8)
-    tool.recalibrate_bn(backbone, model, images, batch=16)  # three equal batches: their mean is the mean
+    # three equal batches: their mean is the mean
+    tool.recalibrate_bn(backbone, model, images, batch=16)
     # independently: BGR -> RGB, normalise, convolve everything at once
     x = torch.from_numpy(images[..., ::-1].copy()).permute(0, 3, 1, 2).float()
     x = (x - model.data_preprocessor.mean.view(1, 3, 1, 1)) / \

@@ -96,8 +96,9 @@ class LiftedCL(BaseSelfSupervisor):
             small MLP: the generator side of the game gets more updates per backbone step at
             little cost. Defaults to 1 (the authors').
         disc_steps (int): D updates per iteration, each further one on the lifting head's
-            current output for the batch and a fresh prior draw. Defaults to 1 (the
-            authors').
+            current output for the batch and a fresh prior draw. The logged losses are the
+            iteration's own; a logged gradient norm is the wrapper's last step's. Defaults
+            to 1 (the authors').
         channels_last (bool): Run the encoders in ``torch.channels_last`` memory format
             (~17% faster ResNet-50 steps on CPU; checkpoints unaffected). Defaults to True.
         nonfinite (str): On a non-finite loss, ``'raise'`` ``FloatingPointError`` naming
