@@ -21,7 +21,7 @@ MMEngine's ``Runner`` (the configs' own code path), then
   head is scored on the val crops resized to the config's training views (``view_scale``, 64x64:
   a full crop is one of the views RandomResizedCrop can draw), with BN as trained; at the
   probes' 128x96 its input maps are 4x3 instead of 2x2, a shift that moved plausibility by up to
-  60 points either way (``plausible_share_probe_size`` keeps that number);
+  53 points either way (``plausible_share_probe_size`` keeps that number);
 - probes on frozen features: the backbone's last map of every crop (128x96), average-pooled to a
   4x3 grid so that position survives, standardised, closed-form ridge for the 17 COCO keypoints
   in crop coordinates (PCK@0.1 of the crop height, labelled points only) and the root-relative
