@@ -64,12 +64,12 @@ _SUBTREE = _subtree_masks()
 # (the generator's cosine decay; the configs decay G and keep D constant), d_cosine (decay D's
 # lr the same way), adv (factor of loss_adv's weight), d_every (a D step every n iterations),
 # g_steps (generator steps per iteration on the same inputs, the extra ones after D's step, as
-# LiftedCL(lifting_steps) does),
-# adam (Adam for both sides with the given lr, betas (0.5, 0.999), the usual GAN choice), r1
-# (weight gamma of the R1 penalty gamma / 2 * |grad_x D(real)|^2 on the discriminator,
-# Mescheder et al. 2018), discriminator (overrides of the discriminator's config),
-# lifting_head (overrides of the generator's), g_clip (max norm of the generator's gradient),
-# joint_clip (max norm of each lifted skeleton's gradient, before it enters the generator).
+# LiftedCL(lifting_steps) does), adam (Adam for both sides with the given lr, betas (0.5,
+# 0.999), the usual GAN choice), r1 (weight gamma of the R1 penalty gamma / 2 *
+# |grad_x D(real)|^2 on the discriminator, Mescheder et al. 2018), discriminator (overrides of
+# the discriminator's config), lifting_head (overrides of the generator's), g_clip (max norm of
+# the generator's gradient), joint_clip (max norm of each lifted skeleton's gradient, before it
+# enters the generator).
 VARIANTS = {
     'as_configured': {},
     'd_lr_x0.1': dict(d_lr=0.1),

@@ -5,8 +5,8 @@ encoder's forward pass as ``LiftedCL.train_step`` does (no update) and prints, f
 encoder term (``loss_inv``, ``loss_equiv``, ``loss_adv_g``, each with its loss weight), its value
 and the norm of its gradient on the backbone's parameters; for ``loss_adv_g`` also the norm of its
 gradient on the lifted joints. This is the measurement behind README *Does it learn?*, reading 5
-(at initialisation the adversarial term pushed the study's backbone ~50x harder than the
-contrastive ones).
+(at initialisation the adversarial term pushed the study's backbone ~30-60x harder than the
+contrastive ones, seeds 0-2).
 
 Example::
 
