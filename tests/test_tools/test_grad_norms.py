@@ -41,3 +41,46 @@ def test_per_term_norms_follow_the_adversarial_gradient_factor(tmp_path):
 def test_refuses_a_model_that_is_not_liftedcl(tmp_path):
     with pytest.raises(ValueError, match='LiftedCL'):
         tool.main([osp.join(ROOT, 'configs', 'study', 'mocov2_mmpretrain_r18_synth.py')])
+
+
+def _tiny_state(seed=0):
+    import liftedcl_mm  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.utils import set_random_seed
+
+    from liftedcl_mm.registry import MODELS
+    set_random_seed(seed)  # as the tool does before building: the same initial weights
+    init_default_scope('liftedcl_mm')
+    return MODELS.build(Config.fromfile(TINY).model).state_dict()
+
+
+def test_checkpoint_weights_are_the_ones_measured(tmp_path):
+    import torch
+    fresh = _norms(tmp_path, 'fresh')
+    state = _tiny_state()
+    # a DataParallel-style prefix is accepted (the loader strips 'module.')
+    path = tmp_path / 'same.pth'
+    torch.save({'state_dict': {'module.' + k: v for k, v in state.items()}}, path)
+    assert tool.main([TINY, '--checkpoint', str(path), '--out', str(tmp_path / 'same.json')]) == 0
+    assert json.loads((tmp_path / 'same.json').read_text())['terms'] == fresh
+    # other weights give other norms: the checkpoint is really loaded
+    state['backbone.conv1.weight'] = state['backbone.conv1.weight'] * 2
+    torch.save({'state_dict': state}, tmp_path / 'other.pth')
+    assert tool.main([TINY, '--checkpoint', str(tmp_path / 'other.pth'),
+                      '--out', str(tmp_path / 'other.json')]) == 0
+    other = json.loads((tmp_path / 'other.json').read_text())['terms']
+    assert other['loss_inv']['backbone_grad_norm'] != fresh['loss_inv']['backbone_grad_norm']
+
+
+def test_refuses_a_checkpoint_of_another_model(tmp_path):
+    import torch
+    from liftedcl_mm.utils.state_check import StateMismatch
+    state = _tiny_state()
+    state.pop('backbone.conv1.weight')
+    state['neck.fc.weight'] = torch.zeros(3, 3)
+    path = tmp_path / 'wrong.pth'
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(StateMismatch, match=r'does not fit.*missing from the checkpoint: '
+                                            r'backbone\.conv1\.weight'):
+        tool.main([TINY, '--checkpoint', str(path)])

@@ -66,6 +66,8 @@ def main(argv=None) -> int:
     from mmengine.runner.utils import set_random_seed
     from liftedcl_mm.registry import MODELS
     from liftedcl_mm.utils.checkpoint import load_checkpoint_safely
+    from liftedcl_mm.utils.state_check import (StateMismatch, checkpoint_state_dict,
+                                               compare_state, describe)
 
     set_random_seed(args.seed)  # python, numpy and torch: initialisation and augmentations
     cfg = Config.fromfile(args.config)
@@ -79,9 +81,11 @@ def main(argv=None) -> int:
     init_default_scope('liftedcl_mm')
     model = MODELS.build(cfg.model)
     if args.checkpoint:
-        state = load_checkpoint_safely(args.checkpoint).get('state_dict')
-        if not state:
-            raise KeyError(f'{args.checkpoint}: no state_dict')
+        state = checkpoint_state_dict(load_checkpoint_safely(args.checkpoint))
+        text, _ = describe(compare_state(model.state_dict(), state))
+        if text:  # a wrong checkpoint would measure some other model's gradients
+            raise StateMismatch(f'{args.checkpoint} does not fit the model of {args.config}: '
+                                f'{text}')
         model.load_state_dict(state, strict=True)
     model.train()
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)))
