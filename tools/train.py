@@ -12,6 +12,7 @@ import argparse
 import os.path as osp
 import sys
 import warnings
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -134,29 +135,35 @@ def merge_args(cfg: Config, args) -> Config:
     return adapt_to_device(cfg)
 
 
-def prepare_work_dir(cfg: Config, args) -> None:
+def prepare_work_dir(cfg: Config, args) -> Optional[str]:
     """Pick what ``--resume auto`` continues from; refuse to train over existing checkpoints.
 
     ``--resume auto`` takes ``last_checkpoint`` when it verifies, else the newest checkpoint
     that does (and says so); with none at all the run starts fresh. Without ``--resume`` a work
     dir holding checkpoints is refused unless ``--overwrite`` is given.
+
+    Returns:
+        str | None: The checkpoint ``--resume auto`` verified, if any.
     """
     if args.resume == 'auto':
         path = resolve_auto_resume(cfg.work_dir)
         cfg.resume = path is not None
         cfg.load_from = path
-    elif not cfg.get('resume') and not args.overwrite:
+        return path
+    if not cfg.get('resume') and not args.overwrite:
         check_no_overwrite(cfg.work_dir)
+    return None
 
 
-def check_checkpoint_to_load(cfg: Config) -> None:
+def check_checkpoint_to_load(cfg: Config, verified: Optional[str] = None) -> None:
     """Refuse an unsafe or unreadable resume/``load_from`` file before anything is built.
 
     Only the pickle's opcodes are read (nothing runs); the Runner would refuse such a file too,
-    but deep inside torch and without naming it.
+    but deep inside torch and without naming it. ``verified``: a file already checked so (by
+    ``--resume auto``), not read again.
     """
     path = cfg.get('load_from')
-    if path is None or not osp.isfile(path):
+    if path is None or not osp.isfile(path) or path == verified:
         return
     unsafe = find_unsafe_globals_or_none(path)
     if unsafe:
@@ -190,8 +197,7 @@ def main(argv=None):
                 raise ValueError('--amp needs a GPU (or NPU/MLU): MMEngine\'s AmpOptimWrapper '
                                  'does not run on CPU')
         cfg = merge_args(load_config(args.config), args)
-        prepare_work_dir(cfg, args)
-        check_checkpoint_to_load(cfg)
+        check_checkpoint_to_load(cfg, verified=prepare_work_dir(cfg, args))
         check_init_checkpoints(cfg)
     except (FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
         # a wrong command line: say what is wrong without a traceback
@@ -201,7 +207,8 @@ def main(argv=None):
     try:
         check_data_fills_a_batch(runner)
         if cfg.get('resume') and cfg.get('load_from'):
-            check_resume_fits(runner.model, cfg.load_from)
+            # verified above (CRCs, globals): only keys and shapes are read again here
+            check_resume_fits(runner.model, cfg.load_from, verified=True)
     except (StateMismatch, ValueError) as err:
         sys.exit(f'error: {err}')
     runner.train()

@@ -167,7 +167,8 @@ def verify_zip_crc(path: str) -> None:
                          '(the file was corrupted after it was written)')
 
 
-def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> Any:
+def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu', *,
+                           check_crc: bool = True, mmap: bool = False) -> Any:
     """``torch.load`` with an explicit ``weights_only=True``, CRC checks and clear errors.
 
     ``weights_only=True`` is passed explicitly, so it holds under
@@ -178,6 +179,11 @@ def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> An
     Args:
         path (str): Checkpoint file.
         map_location: As in ``torch.load``. Defaults to ``'cpu'``.
+        check_crc (bool): Check the zip CRCs first. Pass False only for a file that was just
+            verified (:func:`liftedcl_mm.utils.work_dir.verify_checkpoint`). Defaults to True.
+        mmap (bool): Map a zip-format file's tensors instead of reading them (``torch.load``'s
+            ``mmap``), for callers that only look at keys and shapes; ignored for legacy files.
+            Defaults to False.
 
     Returns:
         The unpickled object (usually a dict).
@@ -195,10 +201,12 @@ def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu') -> An
     if osp.isdir(path):
         raise FileNotFoundError(f'Checkpoint path "{path}" is a directory, not a file')
     register_safe_globals()
-    if _is_zip_checkpoint(path):
+    is_zip = _is_zip_checkpoint(path)
+    if is_zip and check_crc:
         verify_zip_crc(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True,
+                          mmap=mmap and is_zip)
     except pickle.UnpicklingError as err:
         full = str(err)
         # torch prefixes a generic paragraph; keep the line that names the cause

@@ -88,12 +88,18 @@ def describe(diff: Dict[str, list], limit: int = 4) -> Tuple[str, List[str]]:
     return '; '.join(lines), names
 
 
-def check_resume_fits(model: torch.nn.Module, path: str) -> None:
+def check_resume_fits(model: torch.nn.Module, path: str, verified: bool = False) -> None:
     """Refuse to resume from ``path`` unless its weights fit ``model`` exactly.
 
     MMEngine would warn "size mismatch", reset what does not fit (e.g. both queues after a
     ``queue_len`` change) and prune the old checkpoints; or fail inside the optimizer after a
-    ``depth``/``feat_dim`` change.
+    ``depth``/``feat_dim`` change. Only keys and shapes are compared: the tensors are mapped,
+    not read (the runner reads them next).
+
+    Args:
+        model (nn.Module): The model to resume (a wrapped one is unwrapped).
+        path (str): The checkpoint.
+        verified (bool): ``path``'s CRCs were just checked; do not read it again for that.
 
     Raises:
         StateMismatch: Naming the tensors and the config keys likely responsible.
@@ -102,7 +108,7 @@ def check_resume_fits(model: torch.nn.Module, path: str) -> None:
 
     from .checkpoint import load_checkpoint_safely
     model = model.module if is_model_wrapper(model) else model
-    state = checkpoint_state_dict(load_checkpoint_safely(path))
+    state = checkpoint_state_dict(load_checkpoint_safely(path, check_crc=not verified, mmap=True))
     diff = compare_state(model.state_dict(), state)
     if not any(diff.values()):
         return

@@ -272,3 +272,50 @@ def test_input_noise_is_added_to_both_branches_in_training_only():
         noise = seen[name] - value
         assert abs(noise.mean().item()) < 0.01
         assert noise.std().item() == pytest.approx(0.3, rel=0.02)
+
+
+def _halve_bone(skeletons, parent, child, below):
+    """Move ``child`` (and the joints ``below`` it) so that bone parent->child is half as long."""
+    out = skeletons.clone()
+    shift = 0.5 * (out[:, parent] - out[:, child])
+    out[:, [child, *below]] += shift[:, None]
+    return out / out.flatten(1).norm(dim=1)[:, None, None]  # unit norm, as the prior's
+
+
+def test_bone_proportions_are_the_log_shares_of_the_total_bone_length():
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    from liftedcl_mm.skeleton.stats import bone_length_ratios
+    prior = torch.as_tensor(sample_skeletons(300, seed=0), dtype=torch.float64)
+    disc = KCSDiscriminator(hid_channels=8, bone_proportions=True, standardize=True,
+                            std_floor=0.5).double()
+    plain = KCSDiscriminator(hid_channels=8, standardize=True, std_floor=0.5).double()
+    pose, psi = disc._inputs(prior)
+    plain_pose, plain_psi = plain._inputs(prior)
+    assert psi.shape == (300, 136 + 16) and disc.kcs_branch[0].in_features == 136 + 16
+    torch.testing.assert_close(psi[:, :136], plain_psi)  # Psi's entries come first, unchanged
+    torch.testing.assert_close(pose, plain_pose)
+    # independently (numpy, the plausibility test's own ratios)
+    np.testing.assert_allclose(psi[:, 136:].numpy(), np.log(bone_length_ratios(prior.numpy())),
+                               atol=1e-6)
+    # standardised with the floor taken per group: Psi's part as without the option
+    disc.set_input_statistics(prior)
+    plain.set_input_statistics(prior)
+    torch.testing.assert_close(disc.kcs_std[:136], plain.kcs_std)
+    raw = psi[:, 136:].std(0)
+    torch.testing.assert_close(disc.kcs_std[136:], torch.maximum(raw, 0.5 * raw.median()))
+    # why: a hip bone (pelvis -> right hip, bone 0) at half its length is ~2 floored stds off
+    # on Psi's diagonal, and > 10 of the prior's stds off in its log share
+    short_hip = _halve_bone(prior[:50], 0, 1, below=[2, 3])
+    z = (disc._inputs(short_hip)[1] - disc.kcs_mean) / disc.kcs_std
+    z_prior = (disc._inputs(prior[:50])[1] - disc.kcs_mean) / disc.kcs_std
+    shift = (z - z_prior).abs().mean(0)
+    assert shift[0] < 3  # Psi[0, 0], the first diagonal entry of the upper triangle
+    assert shift[136] > 10
+    with pytest.raises(AssertionError):  # the shares of the other bones move much less
+        assert (shift[137:] > 10).any()
+    # a zero-length bone keeps the gradient finite
+    x = prior[:2].clone().requires_grad_()
+    with torch.no_grad():
+        x[:, 1] = x[:, 0]
+    disc(x).sum().backward()
+    assert torch.isfinite(x.grad).all()

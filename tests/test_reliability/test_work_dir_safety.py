@@ -182,3 +182,39 @@ def test_legacy_format_checkpoint_resumes_and_converts(trained, tmp_path):
                        str(legacy), str(out)])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert torch.equal(torch.load(out)['conv1.weight'], ckpt['state_dict']['backbone.conv1.weight'])
+
+
+# ------------------------------------------------------------ resume reads the file once
+def test_resume_auto_reads_the_checkpoint_once_before_the_runner(trained, tmp_path,
+                                                                 monkeypatch):
+    """``--resume auto`` used to read a checkpoint ~4x before the runner loaded it (CRC pass on
+    choosing it, again before building, then a full load and CRC pass to compare shapes)."""
+    import importlib.util
+
+    from mmengine.runner import Runner
+    work = _copy(trained, tmp_path)
+    spec = importlib.util.spec_from_file_location('train_tool', TRAIN)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    crc_passes, full_loads, started = [], [], []
+    testzip = zipfile.ZipFile.testzip
+    load = torch.load
+
+    def counting_testzip(archive):
+        crc_passes.append(archive.filename)
+        return testzip(archive)
+
+    def counting_load(path, *args, **kwargs):
+        if not kwargs.get('mmap'):
+            full_loads.append(str(path))
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, 'testzip', counting_testzip)
+    monkeypatch.setattr(torch, 'load', counting_load)
+    monkeypatch.setattr(Runner, 'train', lambda runner: started.append(runner.cfg.load_from))
+    train.main([TINY, '--work-dir', str(work), '--resume', 'auto'])
+    latest = str(work / 'iter_3.pth')
+    assert started == [latest]
+    assert crc_passes == [latest]  # one pass, when --resume auto chose it
+    assert latest not in full_loads  # shapes were compared on the mapped file
+

@@ -70,6 +70,14 @@ class KCSDiscriminator(BaseModule):
             Defaults to False.
         hip_joints (tuple[int, int]): (right hip, left hip) for ``canonical_yaw``. Defaults
             to H36M's (1, 4).
+        bone_proportions (bool): Append each bone's log share of the skeleton's total bone
+            length (b values, scale-free) to the KCS branch's input. ``Psi``'s diagonal holds
+            the same lengths, but squared and in absolute units: short bones (pelvis-hip,
+            neck-head) have tiny entries there, which ``std_floor`` standardises by a larger
+            std, so a hip bone at half its length moves its entry by only ~2 stds, while its
+            log share moves by ~11 of the prior's stds (lifted skeletons of the study failed
+            the plausibility test on exactly such bones). With ``standardize``, the floor is
+            taken per group (``Psi``'s entries, the proportions). Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config. Defaults to None.
     """
 
@@ -88,6 +96,7 @@ class KCSDiscriminator(BaseModule):
                  input_noise: float = 0.0,
                  canonical_yaw: bool = False,
                  hip_joints: Tuple[int, int] = (1, 4),
+                 bone_proportions: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
         if (int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0
@@ -109,7 +118,12 @@ class KCSDiscriminator(BaseModule):
             'bone_mat', torch.from_numpy(bone_matrix(bones, self.num_joints)), persistent=False)
         rows, cols = torch.triu_indices(self.num_bones, self.num_bones)
         self.register_buffer('triu_index', rows * self.num_bones + cols, persistent=False)
-        kcs_dim = len(rows) if kcs_upper else self.num_bones**2
+        self.bone_proportions = bool(bone_proportions)
+        # the KCS branch's input: Psi's entries, then (optionally) the bone proportions
+        self.kcs_groups = [len(rows) if kcs_upper else self.num_bones**2]
+        if self.bone_proportions:
+            self.kcs_groups.append(self.num_bones)
+        kcs_dim = sum(self.kcs_groups)
         self.standardize = bool(standardize)
         if self.standardize:
             # Checkpointed, so a loaded discriminator scores as it was trained.
@@ -192,11 +206,18 @@ class KCSDiscriminator(BaseModule):
         spread = (group_mean(centred.square()) + eps).sqrt().mean(dim=1, keepdim=True)
         return spread[group]
 
-    def _inputs(self, joints: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Flattened joints (N, 3J) and the (scaled, maybe upper-triangle) KCS (N, K)."""
-        psi = kcs(joints, bone_mat=self.bone_mat).flatten(1) * self.kcs_scale
+    def _inputs(self, joints: torch.Tensor,
+                eps: float = 1e-12) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Flattened joints (N, 3J) and the (scaled, maybe upper-triangle) KCS (N, K), with
+        the log bone proportions (N, b) appended to it if ``bone_proportions``."""
+        gram = kcs(joints, bone_mat=self.bone_mat)
+        psi = gram.flatten(1) * self.kcs_scale
         if self.kcs_upper:
             psi = psi[:, self.triu_index]
+        if self.bone_proportions:
+            # eps inside the root: a zero-length bone has a finite gradient
+            lengths = (gram.diagonal(dim1=1, dim2=2) + eps).sqrt()
+            psi = torch.cat([psi, (lengths / lengths.sum(1, keepdim=True)).log()], dim=1)
         if self.canonical_yaw:
             joints = self._turn_to_canonical_yaw(joints)
         return joints.flatten(1), psi
@@ -224,11 +245,13 @@ class KCSDiscriminator(BaseModule):
                 skeletons.shape[1:] != (self.num_joints, 3):
             raise ValueError(f'skeletons must have shape (P >= 2, {self.num_joints}, 3), got '
                              f'{tuple(skeletons.shape)}')
+        groups = dict(pose=[3 * self.num_joints], kcs=self.kcs_groups)
         for name, values in zip(('pose', 'kcs'), self._inputs(skeletons)):
             getattr(self, f'{name}_mean').copy_(values.mean(0))
-            std = values.std(0)
-            floor = max(eps, self.std_floor * float(std.median()))
-            getattr(self, f'{name}_std').copy_(std.clamp(min=floor))
+            # each group of features floored by its own median std
+            stds = values.std(0).split(groups[name])
+            getattr(self, f'{name}_std').copy_(torch.cat([
+                std.clamp(min=max(eps, self.std_floor * float(std.median()))) for std in stds]))
         self.input_stats_ready = True
 
 
