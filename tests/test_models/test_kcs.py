@@ -319,3 +319,38 @@ def test_bone_proportions_are_the_log_shares_of_the_total_bone_length():
         x[:, 1] = x[:, 0]
     disc(x).sum().backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_signed_bends_tell_a_knee_bent_the_wrong_way_and_a_mirror_image():
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    from liftedcl_mm.skeleton.stats import skeleton_measures
+    prior = torch.as_tensor(sample_skeletons(300, seed=0), dtype=torch.float64)
+    disc = KCSDiscriminator(hid_channels=8, signed_bends=True).double()
+    both = KCSDiscriminator(hid_channels=8, bone_proportions=True, signed_bends=True).double()
+    # pairs of consecutive bones: 13 in the H36M-17 tree (thorax has three children)
+    assert len(disc.bend_pairs) == 13 and (1, 2) in disc.bend_pairs and (4, 5) in disc.bend_pairs
+    psi = disc._inputs(prior)[1]
+    assert psi.shape == (300, 136 + 13) and both._inputs(prior)[1].shape == (300, 136 + 16 + 13)
+    torch.testing.assert_close(both._inputs(prior)[1][:, 152:], psi[:, 136:])
+    # independently, for the knees (bones 1 -> 2 right, 4 -> 5 left): numpy cross products
+    x = prior.numpy()
+    right = (x[:, 1] - x[:, 4]) / np.linalg.norm(x[:, 1] - x[:, 4], axis=1, keepdims=True)
+    for pair, (hip, knee, foot) in (((1, 2), (1, 2, 3)), ((4, 5), (4, 5, 6))):
+        thigh, shin = x[:, knee] - x[:, hip], x[:, foot] - x[:, knee]
+        expected = np.einsum('ni,ni->n', np.cross(thigh, shin), right) / (
+            np.linalg.norm(thigh, axis=1) * np.linalg.norm(shin, axis=1))
+        np.testing.assert_allclose(psi[:, 136 + disc.bend_pairs.index(pair)].numpy(), expected,
+                                   atol=1e-6)
+    # the sign is the plausibility test's knee direction: > 0 when the bend axis is to the right
+    knees = psi[:, [136 + disc.bend_pairs.index(p) for p in ((1, 2), (4, 5))]].numpy()
+    measures = skeleton_measures(x)
+    bent = measures['knee_flexion'] > 10
+    assert bent.sum() > 100
+    np.testing.assert_array_equal(knees[bent] > 0, measures['knee_axis_right'][bent])
+    assert (knees[bent] < 0).mean() > 0.95  # the prior's bent knees fold the shin backwards
+    # a mirror image has the same Psi, and every bend turned the other way
+    mirror = disc._inputs(prior * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))[1]
+    torch.testing.assert_close(mirror[:, :136], psi[:, :136])
+    torch.testing.assert_close(mirror[:, 136:], -psi[:, 136:])
+    with pytest.raises(ValueError, match='consecutive bones'):
+        KCSDiscriminator(num_joints=4, bones=((0, 1), (2, 3)), signed_bends=True)

@@ -78,6 +78,15 @@ class KCSDiscriminator(BaseModule):
             log share moves by ~11 of the prior's stds (lifted skeletons of the study failed
             the plausibility test on exactly such bones). With ``standardize``, the floor is
             taken per group (``Psi``'s entries, the proportions). Defaults to False.
+        signed_bends (bool): Append, for each pair of consecutive bones (into and out of a
+            joint), ``(b_in x b_out) . r / (|b_in| |b_out|)`` with ``r`` the unit hip line
+            (right hip - left hip, ``hip_joints``): the sine of the bend, signed by its turn
+            about the body's left-right axis (13 values for H36M-17). ``Psi`` is a Gram
+            matrix, the same for a skeleton and its mirror image, so it holds the size of a
+            knee's bend but not its direction; in the pose branch a knee bent 10-20 deg the
+            wrong way moves a coordinate by less than the input noise. Lifted skeletons of
+            the study failed the plausibility test on exactly such knees. Another group for
+            ``std_floor``. Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config. Defaults to None.
     """
 
@@ -97,6 +106,7 @@ class KCSDiscriminator(BaseModule):
                  canonical_yaw: bool = False,
                  hip_joints: Tuple[int, int] = (1, 4),
                  bone_proportions: bool = False,
+                 signed_bends: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
         if (int(num_joints) < 2 or int(hid_channels) < 1 or int(num_blocks) < 0
@@ -123,6 +133,14 @@ class KCSDiscriminator(BaseModule):
         self.kcs_groups = [len(rows) if kcs_upper else self.num_bones**2]
         if self.bone_proportions:
             self.kcs_groups.append(self.num_bones)
+        self.signed_bends = bool(signed_bends)
+        # (bone into a joint, bone out of it), by index into `bones`
+        self.bend_pairs = [(k, l) for k, (_, child) in enumerate(bones)
+                           for l, (parent, _) in enumerate(bones) if parent == child]
+        if self.signed_bends:
+            if not self.bend_pairs:
+                raise ValueError(f'signed_bends needs consecutive bones, got {bones}')
+            self.kcs_groups.append(len(self.bend_pairs))
         kcs_dim = sum(self.kcs_groups)
         self.standardize = bool(standardize)
         if self.standardize:
@@ -143,7 +161,7 @@ class KCSDiscriminator(BaseModule):
         self.std_floor, self.input_noise = float(std_floor), float(input_noise)
         self.canonical_yaw = bool(canonical_yaw)
         self.hip_joints = tuple(int(j) for j in hip_joints)
-        if self.canonical_yaw and (len(self.hip_joints) != 2 or any(
+        if (self.canonical_yaw or self.signed_bends) and (len(self.hip_joints) != 2 or any(
                 not 0 <= j < self.num_joints for j in self.hip_joints)):
             raise ValueError(f'hip_joints must be two joints in [0, {num_joints}), '
                              f'got {hip_joints}')
@@ -209,18 +227,35 @@ class KCSDiscriminator(BaseModule):
     def _inputs(self, joints: torch.Tensor,
                 eps: float = 1e-12) -> Tuple[torch.Tensor, torch.Tensor]:
         """Flattened joints (N, 3J) and the (scaled, maybe upper-triangle) KCS (N, K), with
-        the log bone proportions (N, b) appended to it if ``bone_proportions``."""
+        the log bone proportions (N, b) and the signed bends (N, pairs) appended to it if
+        ``bone_proportions`` / ``signed_bends``."""
         gram = kcs(joints, bone_mat=self.bone_mat)
         psi = gram.flatten(1) * self.kcs_scale
         if self.kcs_upper:
             psi = psi[:, self.triu_index]
-        if self.bone_proportions:
-            # eps inside the root: a zero-length bone has a finite gradient
+        if self.bone_proportions or self.signed_bends:
+            # eps inside the roots: a zero-length bone has a finite gradient
             lengths = (gram.diagonal(dim1=1, dim2=2) + eps).sqrt()
-            psi = torch.cat([psi, (lengths / lengths.sum(1, keepdim=True)).log()], dim=1)
+            extra = [psi]
+            if self.bone_proportions:
+                extra.append((lengths / lengths.sum(1, keepdim=True)).log())
+            if self.signed_bends:
+                extra.append(self._signed_bends(joints, lengths, eps))
+            psi = torch.cat(extra, dim=1)
         if self.canonical_yaw:
             joints = self._turn_to_canonical_yaw(joints)
         return joints.flatten(1), psi
+
+    def _signed_bends(self, joints: torch.Tensor, lengths: torch.Tensor,
+                      eps: float) -> torch.Tensor:
+        """(N, pairs): each bend's sine about the unit hip line; ``lengths`` (N, b)."""
+        bone_vecs = torch.einsum('jb,njd->nbd', self.bone_mat.to(joints), joints)
+        right, left = self.hip_joints
+        hip_line = joints[:, right] - joints[:, left]
+        hip_line = hip_line / (hip_line.square().sum(1, keepdim=True) + eps).sqrt()
+        into, out = (list(side) for side in zip(*self.bend_pairs))
+        turn = torch.linalg.cross(bone_vecs[:, into], bone_vecs[:, out], dim=-1)
+        return (turn * hip_line[:, None]).sum(-1) / (lengths[:, into] * lengths[:, out])
 
     def _turn_to_canonical_yaw(self, joints: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         """(N, J, 3) turned about +Z (the prior's up) so the hip line points along +X."""
