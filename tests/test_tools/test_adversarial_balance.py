@@ -27,19 +27,19 @@ def test_variants_change_the_optimisers_as_named():
 def test_quick_run_writes_per_variant_results(tmp_path):
     out = tmp_path / 'ab'
     assert tool.main(['--out', str(out), '--iters', '10', '--seeds', '0', '1', '--num-inputs',
-                      '64', '--variants', 'as_configured', 'd_every_4', 'balanced_g_steps_3']) == 0
+                      '64', '--variants', 'as_configured', 'd_every_4', 'balanced_psi_g_steps_3']) == 0
     with open(out / 'adversarial_balance.json') as f:
         runs = json.load(f)['runs']
     assert [(r['variant'], r['seed']) for r in runs] == [
         ('as_configured', 0), ('as_configured', 1), ('d_every_4', 0), ('d_every_4', 1),
-        ('balanced_g_steps_3', 0), ('balanced_g_steps_3', 1)]
+        ('balanced_psi_g_steps_3', 0), ('balanced_psi_g_steps_3', 1)]
     for r in runs:
         assert r['iters'] == 10 and 0.0 <= r['d_acc_last_fifth'] <= 1.0
         assert 0.0 <= r['plausible_share'] <= 1.0 and len(r['d_acc_curve']) == 10
     # seeds differ in initialisation and batches
     assert runs[0]['loss_g_last_fifth'] != runs[1]['loss_g_last_fifth']
     table = (out / 'adversarial_balance.md').read_text()
-    assert '| as_configured |' in table and '| d_every_4 |' in table and '| balanced_g_steps_3 |' in table
+    assert '| as_configured |' in table and '| d_every_4 |' in table and '| balanced_psi_g_steps_3 |' in table
 
 
 def test_balanced_variant_is_arm_d_adversary():
@@ -49,9 +49,15 @@ def test_balanced_variant_is_arm_d_adversary():
     variant = tool.VARIANTS['balanced']
     assert cfg.model.get('lifting_steps', 1) == variant['g_steps'] == 1
     assert cfg.model.get('disc_steps', 1) == 1 and 'd_every' not in variant
-    # the g_steps variant differs from it in g_steps only
-    assert {k: v for k, v in tool.VARIANTS['balanced_g_steps_3'].items() if k != 'g_steps'} == \
-        {k: v for k, v in variant.items() if k != 'g_steps'}
+    # the previous (d) adversary differs from it in D's two extra inputs only, and its g_steps
+    # variant from that in g_steps only
+    psi = tool.VARIANTS['balanced_psi']
+    assert {k: v for k, v in variant.items() if k != 'discriminator'} == \
+        {k: v for k, v in psi.items() if k != 'discriminator'}
+    assert dict(psi['discriminator'], bone_proportions=True, signed_bends=True) == \
+        variant['discriminator']
+    assert {k: v for k, v in tool.VARIANTS['balanced_psi_g_steps_3'].items() if k != 'g_steps'} == \
+        {k: v for k, v in psi.items() if k != 'g_steps'}
     for key, value in variant['discriminator'].items():
         assert cfg.model.discriminator[key] == value, key
     assert cfg.model.lifting_head.norm_cfg == variant['lifting_head']['norm_cfg']

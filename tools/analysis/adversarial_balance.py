@@ -113,7 +113,7 @@ VARIANTS = {
     'lifting_bn_standardize_g_lr_x0.03': dict(lifting_head=dict(norm_cfg=dict(type='BN1d')),
                                               discriminator=dict(standardize=True), g_lr=0.03),
     # The steps from arm (g)'s setting ("stable": BN in the lifting head, standardised D,
-    # generator gradient clipped at 0.1) to arm (d)'s ("balanced"), with the discriminator's
+    # generator gradient clipped at 0.1) to arm (d)'s ("balanced_psi"), with the discriminator's
     # std_floor, input_noise (instance noise) and canonical_yaw, and d_cosine (D's lr decayed
     # like the generator's).
     'yaw': dict(discriminator=dict(canonical_yaw=True)),
@@ -135,13 +135,18 @@ VARIANTS = {
            ('stable_yaw_floor_0.5_noise_1.0_d_cosine', dict(
                canonical_yaw=True, std_floor=0.5, input_noise=1.0, opt=dict(d_cosine=True))),
        )},
-    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py), that with three
-    # generator steps per iteration, and with the generator's clip at 1.0 instead of 0.3
+    # arm (d)'s adversary (configs/study/liftedcl_r18_synth_balanced-adv.py; D also sees the
+    # log bone proportions and the signed bends), and before those two inputs ("balanced_psi":
+    # joints and Psi only), that with three generator steps per iteration, and with the
+    # generator's clip at 1.0 instead of 0.3
     **{name: dict(lifting_head=dict(norm_cfg=dict(type='BN1d')), g_clip=clip, d_cosine=True,
                   g_steps=g_steps, discriminator=dict(standardize=True, std_floor=0.5,
-                                                      input_noise=0.5, canonical_yaw=True))
-       for name, clip, g_steps in (('balanced', 0.3, 1), ('balanced_g_steps_3', 0.3, 3),
-                                   ('balanced_g_clip_1.0', 1.0, 1))},
+                                                      input_noise=0.5, canonical_yaw=True,
+                                                      **extra))
+       for name, clip, g_steps, extra in (
+           ('balanced', 0.3, 1, dict(bone_proportions=True, signed_bends=True)),
+           ('balanced_psi', 0.3, 1, {}), ('balanced_psi_g_steps_3', 0.3, 3, {}),
+           ('balanced_psi_g_clip_1.0', 1.0, 1, {}))},
     'mbstd_4': dict(discriminator=dict(minibatch_std_group=4)),
     'mbstd_4_r1_1': dict(discriminator=dict(minibatch_std_group=4), r1=1.0),
     'standardize_mbstd_4': dict(discriminator=dict(standardize=True, minibatch_std_group=4)),
