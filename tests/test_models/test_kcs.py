@@ -354,3 +354,23 @@ def test_signed_bends_tell_a_knee_bent_the_wrong_way_and_a_mirror_image():
     torch.testing.assert_close(mirror[:, 136:], -psi[:, 136:])
     with pytest.raises(ValueError, match='consecutive bones'):
         KCSDiscriminator(num_joints=4, bones=((0, 1), (2, 3)), signed_bends=True)
+
+
+def test_extra_inputs_stay_finite_under_autocast():
+    from liftedcl_mm.datasets.skeleton_prior import sample_skeletons
+    prior = torch.as_tensor(sample_skeletons(64, seed=0), dtype=torch.float32)
+    disc = KCSDiscriminator(hid_channels=8, standardize=True, std_floor=0.5,
+                            bone_proportions=True, signed_bends=True)
+    disc.set_input_statistics(prior)
+    x = prior[:4].clone()
+    x[:, 1] = x[:, 0]  # a zero-length bone
+    x.requires_grad_()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        score = disc(x)
+    score.float().sum().backward()
+    assert torch.isfinite(score.float()).all() and torch.isfinite(x.grad).all()
+    extras = disc._inputs(prior[:8])[1][:, 136:]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        extras_amp = disc._inputs(prior[:8])[1][:, 136:]
+    assert extras_amp.dtype == torch.float32
+    torch.testing.assert_close(extras_amp, extras, atol=0.05, rtol=0.05)

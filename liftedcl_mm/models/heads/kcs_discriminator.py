@@ -234,8 +234,9 @@ class KCSDiscriminator(BaseModule):
         if self.kcs_upper:
             psi = psi[:, self.triu_index]
         if self.bone_proportions or self.signed_bends:
-            # eps inside the roots: a zero-length bone has a finite gradient
-            lengths = (gram.diagonal(dim1=1, dim2=2) + eps).sqrt()
+            # float32 under AMP too (eps would vanish in fp16), and eps inside the roots: a
+            # zero-length bone has a finite gradient
+            lengths = (gram.diagonal(dim1=1, dim2=2).float() + eps).sqrt()
             extra = [psi]
             if self.bone_proportions:
                 extra.append((lengths / lengths.sum(1, keepdim=True)).log())
@@ -249,6 +250,7 @@ class KCSDiscriminator(BaseModule):
     def _signed_bends(self, joints: torch.Tensor, lengths: torch.Tensor,
                       eps: float) -> torch.Tensor:
         """(N, pairs): each bend's sine about the unit hip line; ``lengths`` (N, b)."""
+        joints = joints.to(lengths)
         bone_vecs = torch.einsum('jb,njd->nbd', self.bone_mat.to(joints), joints)
         right, left = self.hip_joints
         hip_line = joints[:, right] - joints[:, left]
