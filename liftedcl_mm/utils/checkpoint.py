@@ -234,7 +234,7 @@ def load_checkpoint_safely(path: str, map_location: Optional[Any] = 'cpu', *,
 
 
 def _load_from_local(filename: str, map_location=None) -> Any:
-    """MMEngine ``CheckpointLoader`` scheme for local paths, through :func:`load_checkpoint_safely`."""
+    """MMEngine ``CheckpointLoader`` scheme for local paths (:func:`load_checkpoint_safely`)."""
     return load_checkpoint_safely(osp.expanduser(filename), map_location=map_location)
 
 
